@@ -1,0 +1,201 @@
+"""Synthetic points in the embedding space: Symmetrical Synthesis and Embedding Expansion.
+
+Symmetrical Synthesis (Gu & Ko, AAAI 2020) reflects each member of a positive pair about
+the other one. With the projection of x onto the line through 0 and the axis a,
+
+    proj_a(x) = (x·a / ‖a‖²) a
+    sym(x; a) = β (x + α (proj_a(x) − x))
+              = β(1 − α) · x  +  αβ (x·a / ‖a‖²) · a        (the same point, as coefficients)
+
+α = 2, β = 1 is the mirror image of x about the line 0→a: ‖x'‖ = ‖x‖ and x'·a = x·a.
+α = 1 is the foot of the perpendicular; β scales the result radially.
+
+Embedding Expansion (Ko & Gu, CVPR 2020) instead takes ``n_inner`` evenly spaced points on the
+segment between the pair, ``(1 − t) a + t p`` with t = k / (n_inner + 1), L2-normalised when the
+embeddings are.
+
+Every synthetic point is a linear combination of its pair's two original points, with
+coefficients that depend only on the pair's own 2×2 Gram matrix. :func:`group_coefficients`
+returns those coefficients; :func:`synthesize` multiplies them out, and
+:mod:`symsynth.mining` uses them to get all group similarities from the batch Gram matrix
+without materialising any synthetic point. The formulas live here and only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+METHODS = ("none", "symm", "ee")
+_EPS = 1e-12
+_NORMALISED_TOL = 1e-4
+
+
+def _reflection_coefficients(
+    xa: Tensor, aa: Tensor, alpha: float, beta: float
+) -> tuple[Tensor, Tensor]:
+    """Coefficients (c_x, c_a) with sym(x; a) = c_x·x + c_a·a, from x·a and ‖a‖²."""
+    c_x = torch.full_like(xa, beta * (1.0 - alpha))
+    c_a = alpha * beta * xa / aa.clamp_min(_EPS)
+    return c_x, c_a
+
+
+def symmetric_points(points: Tensor, axes: Tensor, alpha: float = 2.0, beta: float = 1.0) -> Tensor:
+    """Reflect ``points`` about the lines through the origin and ``axes``.
+
+    Returns ``β (x + α (proj_a(x) − x))`` row by row, same shape as ``points`` (``[N, D]`` or
+    ``[D]``), differentiable in both arguments. An all-zero axis has no direction; its
+    projection is taken as 0, so the result is ``β(1 − α) x``.
+
+    >>> import torch
+    >>> x, a = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])
+    >>> symmetric_points(x, a)
+    tensor([0., 1.])
+    >>> symmetric_points(x, a, alpha=1.0)  # the foot of the perpendicular
+    tensor([0.5000, 0.5000])
+    """
+    if not isinstance(points, Tensor) or not isinstance(axes, Tensor):
+        raise TypeError("points and axes must be torch tensors")
+    if points.shape != axes.shape or points.dim() not in (1, 2):
+        raise ValueError(
+            f"points and axes must have the same shape [N, D] or [D]; got {tuple(points.shape)}"
+            f" and {tuple(axes.shape)}"
+        )
+    if not points.is_floating_point():
+        raise ValueError(f"points must be floating point, got {points.dtype}")
+    xa = (points * axes).sum(-1, keepdim=True)
+    aa = (axes * axes).sum(-1, keepdim=True)
+    c_x, c_a = _reflection_coefficients(xa, aa, alpha, beta)
+    return c_x * points + c_a * axes
+
+
+def check_pairs(labels: Tensor) -> None:
+    """Raise ValueError unless rows 2m and 2m+1 share a label for every m (even batch)."""
+    if labels.dim() != 1:
+        raise ValueError(f"labels must be a 1-D tensor, got shape {tuple(labels.shape)}")
+    n = labels.numel()
+    if n == 0 or n % 2:
+        raise ValueError(
+            f"synthesis needs an even batch of consecutive same-label pairs; got {n} rows. "
+            "Use symsynth.samplers.PKSampler (K even) to build batches."
+        )
+    bad = (labels[0::2] != labels[1::2]).nonzero().flatten()
+    if bad.numel():
+        m = int(bad[0])
+        raise ValueError(
+            f"synthesis needs rows 2m and 2m+1 to share a label; rows {2 * m} and {2 * m + 1} have "
+            f"labels {labels[2 * m].item()} and {labels[2 * m + 1].item()} "
+            f"({bad.numel()} of {n // 2} pairs differ). Use symsynth.samplers.PKSampler."
+        )
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown synthesis {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def group_coefficients(
+    pair_gram: Tensor,
+    method: str,
+    alpha: float = 2.0,
+    beta: float = 1.0,
+    n_inner: int = 2,
+    normalize: bool = False,
+) -> Tensor:
+    """Coefficients W [M, G, 2] of each pair's group in terms of its two original points.
+
+    ``pair_gram`` is [M, 2, 2], the Gram matrix of pair m = (a, p). Group member g of pair m is
+    ``W[m, g, 0] * a + W[m, g, 1] * p``. Members are ordered: a, p, then the synthetic points
+    (symm: sym(a; p), sym(p; a); ee: the n_inner interpolants from a towards p).
+    """
+    check_method(method)
+    aa, ap, pp = pair_gram[:, 0, 0], pair_gram[:, 0, 1], pair_gram[:, 1, 1]
+    one, zero = torch.ones_like(ap), torch.zeros_like(ap)
+    rows = [torch.stack([one, zero], -1), torch.stack([zero, one], -1)]
+    if method == "symm":
+        c_x, c_a = _reflection_coefficients(ap, pp, alpha, beta)  # a' = sym(a; p)
+        rows.append(torch.stack([c_x, c_a], -1))
+        c_x, c_a = _reflection_coefficients(ap, aa, alpha, beta)  # p' = sym(p; a)
+        rows.append(torch.stack([c_a, c_x], -1))
+    elif method == "ee":
+        if n_inner < 1:
+            raise ValueError(f"n_inner must be at least 1, got {n_inner}")
+        for k in range(1, n_inner + 1):
+            t = k / (n_inner + 1)
+            scale = one
+            if normalize:
+                norm2 = (1 - t) ** 2 * aa + 2 * t * (1 - t) * ap + t**2 * pp
+                scale = norm2.clamp_min(_EPS).rsqrt()
+            rows.append(torch.stack([(1 - t) * scale, t * scale], -1))
+    return torch.stack(rows, 1)
+
+
+def is_normalized(embeddings: Tensor) -> bool:
+    """True when every row has unit L2 norm (to 1e-4): EE then normalises its points too."""
+    norms = embeddings.detach().norm(dim=-1)
+    return bool(((norms - 1).abs() < _NORMALISED_TOL).all())
+
+
+def pair_grams(embeddings: Tensor) -> Tensor:
+    """[M, 2, 2] Gram matrices of the consecutive pairs (rows 2m, 2m+1)."""
+    pairs = embeddings.view(-1, 2, embeddings.shape[-1])
+    return pairs @ pairs.transpose(1, 2)
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """Synthetic points of a batch: ``points`` [S, D], ``labels`` [S], ``pair`` [S] (pair index m,
+    whose originals are rows 2m and 2m+1), ``source`` [S] (the original row each point was made
+    from: symm reflects that row about its partner; ee counts from the pair's first row)."""
+
+    points: Tensor
+    labels: Tensor
+    pair: Tensor
+    source: Tensor
+
+
+def synthesize(
+    embeddings: Tensor,
+    labels: Tensor,
+    method: str = "symm",
+    alpha: float = 2.0,
+    beta: float = 1.0,
+    n_inner: int = 2,
+) -> Synthetic:
+    """Synthetic points of a batch whose rows 2m, 2m+1 are positive pairs.
+
+    symm: for pair (a, p), ``sym(a; p)`` then ``sym(p; a)``, so synthetic row i is the reflection
+    of original row i about its partner. ee: ``n_inner`` evenly spaced points from a towards p,
+    L2-normalised when the embeddings are. ``method="none"`` gives an empty set.
+
+    >>> import torch
+    >>> e = torch.nn.functional.normalize(torch.randn(4, 3), dim=1)
+    >>> s = synthesize(e, torch.tensor([0, 0, 1, 1]))
+    >>> s.points.shape, s.labels.tolist(), s.pair.tolist()
+    (torch.Size([4, 3]), [0, 0, 1, 1], [0, 0, 1, 1])
+    """
+    check_method(method)
+    check_pairs(labels)
+    if embeddings.dim() != 2 or embeddings.shape[0] != labels.numel():
+        raise ValueError(
+            f"embeddings must be [B, D] with B = len(labels) = {labels.numel()}; "
+            f"got {tuple(embeddings.shape)}"
+        )
+    m = labels.numel() // 2
+    if method == "none":
+        empty = torch.empty(0, dtype=torch.long, device=labels.device)
+        return Synthetic(embeddings[:0], labels[:0], empty, empty)
+    w = group_coefficients(
+        pair_grams(embeddings), method, alpha, beta, n_inner, normalize=is_normalized(embeddings)
+    )[:, 2:]  # [M, S_per_pair, 2]: the synthetic members only
+    pairs = embeddings.view(m, 2, -1)
+    points = (w @ pairs).reshape(-1, embeddings.shape[1])
+    per_pair = w.shape[1]
+    pair = torch.arange(m, device=labels.device).repeat_interleave(per_pair)
+    if method == "symm":
+        source = torch.arange(2 * m, device=labels.device)
+    else:
+        source = 2 * pair
+    return Synthetic(points, labels[2 * pair], pair, source)
