@@ -194,8 +194,5 @@ def synthesize(
     points = (w @ pairs).reshape(-1, embeddings.shape[1])
     per_pair = w.shape[1]
     pair = torch.arange(m, device=labels.device).repeat_interleave(per_pair)
-    if method == "symm":
-        source = torch.arange(2 * m, device=labels.device)
-    else:
-        source = 2 * pair
+    source = torch.arange(2 * m, device=labels.device) if method == "symm" else 2 * pair
     return Synthetic(points, labels[2 * pair], pair, source)
