@@ -1,0 +1,36 @@
+"""Plotly figure builders: pure functions from data (NumPy arrays, core results, training
+snapshots) to ``plotly.graph_objects.Figure``. Nothing here imports streamlit."""
+
+from symsynth.viz.projection import FixedProjection
+from symsynth.viz.reflection import (
+    ReflectionScene,
+    circle_point,
+    reflection_figure,
+    reflection_scene,
+    similarity_heatmap,
+    sphere_point,
+)
+from symsynth.viz.training import (
+    EmbeddingFrame,
+    embedding_figure,
+    frame_from_snapshot,
+    history_figure,
+    input_space_figure,
+    replay_figure,
+)
+
+__all__ = [
+    "EmbeddingFrame",
+    "FixedProjection",
+    "ReflectionScene",
+    "circle_point",
+    "embedding_figure",
+    "frame_from_snapshot",
+    "history_figure",
+    "input_space_figure",
+    "reflection_figure",
+    "reflection_scene",
+    "replay_figure",
+    "similarity_heatmap",
+    "sphere_point",
+]

@@ -1,0 +1,320 @@
+"""Live Training's pictures: the embedding view, the live charts, the replay and the input space.
+
+Training yields snapshots (``symsynth.train.Snapshot``); :func:`frame_from_snapshot` turns one
+into an :class:`EmbeddingFrame` of 2-D or 3-D coordinates through a :class:`FixedProjection`,
+and the figure builders draw frames. The embedding figure always has the same traces in the
+same order, so the browser updates it in place and a replay animates it frame by frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from symsynth.viz.projection import FixedProjection
+from symsynth.viz.style import (
+    GUIDE,
+    ORIGINAL_PAIR,
+    SYNTHETIC,
+    base_layout,
+    class_color,
+    class_colors,
+)
+
+# Trace order of the embedding figure; the replay animates all but the first.
+TRACES = (
+    "manifold",
+    "held-out points",
+    "positive pairs",
+    "batch",
+    "synthetic points",
+    "mined negatives (original)",
+    "mined negatives (synthetic)",
+)
+LIMIT = 1.15  # embeddings are L2-normalised: everything fits in [-LIMIT, LIMIT]
+
+
+@dataclass(frozen=True)
+class EmbeddingFrame:
+    """One picture of the embedding, in view coordinates (2 or 3 columns).
+
+    ``mined_first``/``mined_second`` index ``concat(batch, synthetic)``; ``mined_synthetic``
+    says whether either end of each mined pair is a synthetic point.
+    """
+
+    step: int
+    probe: np.ndarray
+    probe_labels: np.ndarray
+    batch: np.ndarray
+    batch_labels: np.ndarray
+    synthetic: np.ndarray
+    synthetic_labels: np.ndarray
+    mined_first: np.ndarray
+    mined_second: np.ndarray
+    mined_synthetic: np.ndarray
+    manifold: str | None = None  # "circle", "sphere", or None for a projection
+
+    @property
+    def dim(self) -> int:
+        return self.probe.shape[1]
+
+
+def frame_from_snapshot(snapshot, projection: FixedProjection) -> EmbeddingFrame:
+    """Project a training snapshot's probe set, batch and synthetic points with ``projection``
+    (fitted on the first call, so every later frame shares its basis)."""
+    if not projection.fitted:
+        projection.fit(snapshot.probe_embeddings)
+    d = projection.basis.shape[0]
+    synthetic = np.asarray(snapshot.synthetic_points).reshape(-1, projection.basis.shape[1])
+    return EmbeddingFrame(
+        step=int(snapshot.step),
+        probe=projection.transform(snapshot.probe_embeddings),
+        probe_labels=np.asarray(snapshot.probe_labels),
+        batch=projection.transform(snapshot.batch_embeddings),
+        batch_labels=np.asarray(snapshot.batch_labels),
+        synthetic=projection.transform(synthetic) if len(synthetic) else np.empty((0, d)),
+        synthetic_labels=np.asarray(snapshot.synthetic_labels),
+        mined_first=np.asarray(snapshot.mined_first, dtype=int),
+        mined_second=np.asarray(snapshot.mined_second, dtype=int),
+        mined_synthetic=np.asarray(snapshot.mined_first_synthetic, dtype=bool)
+        | np.asarray(snapshot.mined_second_synthetic, dtype=bool),
+        manifold=projection.manifold,
+    )
+
+
+def _xyz(points: np.ndarray, dim: int) -> dict:
+    pts = np.asarray(points, dtype=float).reshape(-1, dim)
+    coords = {"x": pts[:, 0], "y": pts[:, 1]}
+    if dim == 3:
+        coords["z"] = pts[:, 2]
+    return coords
+
+
+def _segments(starts: np.ndarray, ends: np.ndarray, dim: int) -> dict:
+    """Many segments as one line trace: start, end, gap, start, end, gap, ..."""
+    n = len(starts)
+    rows = np.full((3 * n, dim), np.nan)
+    rows[0::3], rows[1::3] = starts, ends
+    return _xyz(rows, dim)
+
+
+def _trace(dim: int, **kwargs):
+    return go.Scatter3d(**kwargs) if dim == 3 else go.Scatter(**kwargs)
+
+
+def _manifold_trace(frame: EmbeddingFrame):
+    if frame.manifold == "sphere":
+        u, v = np.mgrid[0 : 2 * np.pi : 31j, 0 : np.pi : 16j]
+        return go.Surface(
+            x=np.cos(u) * np.sin(v), y=np.sin(u) * np.sin(v), z=np.cos(v), opacity=0.1,
+            showscale=False, colorscale=[[0, GUIDE], [1, GUIDE]], hoverinfo="skip",
+            name=TRACES[0],
+        )  # fmt: skip
+    t = np.linspace(0, 2 * np.pi, 181)
+    coords = {"x": np.cos(t), "y": np.sin(t)}
+    if frame.dim == 3:
+        coords["z"] = np.zeros_like(t)
+    return _trace(
+        frame.dim, **coords, mode="lines", hoverinfo="skip", name=TRACES[0], showlegend=False,
+        line={"color": GUIDE, "width": 1, "dash": "solid" if frame.manifold else "dot"},
+    )  # fmt: skip
+
+
+def frame_traces(frame: EmbeddingFrame) -> list:
+    """The moving traces of a frame (all of :data:`TRACES` but the manifold), in order."""
+    dim = frame.dim
+    small = dim == 3
+    combined = np.concatenate([frame.batch, frame.synthetic.reshape(-1, dim)])
+    first = combined[frame.mined_first] if len(frame.mined_first) else np.empty((0, dim))
+    second = combined[frame.mined_second] if len(frame.mined_second) else np.empty((0, dim))
+    syn = frame.mined_synthetic
+    synthetic_marker = {"size": 6 if small else 11, "color": SYNTHETIC, "symbol": "circle-open"}
+    if dim == 2:
+        synthetic_marker["line"] = {"color": SYNTHETIC, "width": 2, "dash": "dash"}
+    return [
+        _trace(
+            dim, **_xyz(frame.probe, dim), mode="markers", name=TRACES[1],
+            marker={"size": 3 if small else 6, "color": class_colors(frame.probe_labels),
+                    "opacity": 0.55},
+            customdata=np.asarray(frame.probe_labels), hovertemplate="class %{customdata}<extra></extra>",
+        ),
+        _trace(
+            dim, **_segments(frame.batch[0::2], frame.batch[1::2], dim), mode="lines",
+            name=TRACES[2], line={"color": "#222", "width": 1}, hoverinfo="skip", opacity=0.5,
+        ),
+        _trace(
+            dim, **_xyz(frame.batch, dim), mode="markers", name=TRACES[3],
+            marker={"size": 5 if small else 9, "color": class_colors(frame.batch_labels),
+                    "line": {"color": "#222", "width": 1}},
+            customdata=np.asarray(frame.batch_labels),
+            hovertemplate="batch, class %{customdata}<extra></extra>",
+        ),
+        _trace(
+            dim, **_xyz(frame.synthetic, dim), mode="markers", name=TRACES[4],
+            marker=synthetic_marker, customdata=np.asarray(frame.synthetic_labels),
+            hovertemplate="synthetic, class %{customdata}<extra></extra>",
+        ),
+        _trace(
+            dim, **_segments(first[~syn], second[~syn], dim), mode="lines", name=TRACES[5],
+            line={"color": ORIGINAL_PAIR, "width": 1.5, "dash": "dash"}, hoverinfo="skip",
+        ),
+        _trace(
+            dim, **_segments(first[syn], second[syn], dim), mode="lines", name=TRACES[6],
+            line={"color": SYNTHETIC, "width": 2}, hoverinfo="skip",
+        ),
+    ]  # fmt: skip
+
+
+def _embedding_layout(dim: int, height: int, title: str | None, uirevision: str) -> dict:
+    lim = [-LIMIT, LIMIT]
+    layout = base_layout(title=title, height=height, uirevision=uirevision)
+    if dim == 2:
+        layout.update(
+            xaxis={"range": lim, "showgrid": False, "zeroline": False, "constrain": "domain"},
+            yaxis={"range": lim, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
+        )
+    else:
+        axis = {"range": lim, "showbackground": False, "showgrid": False, "title": {"text": ""}}
+        layout["scene"] = {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"}
+    return layout
+
+
+def embedding_figure(
+    frame: EmbeddingFrame,
+    title: str | None = None,
+    height: int = 560,
+    uirevision: str = "embedding",
+) -> go.Figure:
+    """The embedding at one moment: held-out points by class, the batch with its positive pairs,
+    the batch's synthetic points (red, dashed outline) and its mined negative pairs (red when a
+    synthetic point was chosen, grey dashed otherwise). A constant ``uirevision`` keeps the
+    user's zoom and 3-D camera when the figure is redrawn with new data."""
+    fig = go.Figure([_manifold_trace(frame), *frame_traces(frame)])
+    fig.update_layout(**_embedding_layout(frame.dim, height, title, uirevision))
+    return fig
+
+
+def replay_figure(
+    frames: Sequence[EmbeddingFrame],
+    height: int = 600,
+    frame_ms: int = 150,
+) -> go.Figure:
+    """A client-side animation over ``frames`` (play/pause buttons and a step slider) that
+    plays in the browser without the server; axis ranges are fixed so nothing jumps."""
+    if not frames:
+        raise ValueError("a replay needs at least one frame")
+    first = frames[0]
+    redraw = first.dim == 3  # scatter3d only animates with a full redraw
+    moving = list(range(1, len(TRACES)))
+    fig = go.Figure(
+        [_manifold_trace(first), *frame_traces(first)],
+        frames=[
+            go.Frame(
+                data=frame_traces(f), traces=moving, name=str(f.step),
+                layout={"title": {"text": f"step {f.step}"}},
+            )
+            for f in frames
+        ],
+    )  # fmt: skip
+    play = {
+        "frame": {"duration": frame_ms, "redraw": redraw},
+        "transition": {"duration": 0},
+        "fromcurrent": True,
+        "mode": "immediate",
+    }
+    pause = {"frame": {"duration": 0, "redraw": redraw}, "mode": "immediate"}
+    fig.update_layout(
+        **_embedding_layout(first.dim, height, f"step {first.step}", "replay"),
+        updatemenus=[
+            {
+                "type": "buttons", "direction": "left", "x": 0, "y": 0, "xanchor": "left",
+                "yanchor": "top", "pad": {"t": 40, "r": 10}, "showactive": False,
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]},
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "x": 0.2, "y": 0, "len": 0.8, "pad": {"t": 30},
+                "currentvalue": {"prefix": "step "},
+                "steps": [
+                    {"label": str(f.step), "method": "animate",
+                     "args": [[str(f.step)], {**pause, "transition": {"duration": 0}}]}
+                    for f in frames
+                ],
+            }
+        ],
+    )  # fmt: skip
+    return fig
+
+
+def history_figure(
+    steps: Sequence[int],
+    losses: Sequence[float],
+    eval_steps: Sequence[int] = (),
+    recall_at_1: Sequence[float] = (),
+    map_at_r: Sequence[float] = (),
+    synthetic_share: Sequence[float] = (),
+    height: int = 260,
+) -> go.Figure:
+    """Three live charts over training steps: the loss; Recall@1 and MAP@R on the held-out
+    classes; the share of mined negatives that are synthetic (the paper's "ratio of feature
+    points")."""
+    fig = make_subplots(
+        rows=1, cols=3, horizontal_spacing=0.07,
+        subplot_titles=("loss", "held-out Recall@1 · MAP@R", "synthetic share of mined negatives"),
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=list(steps), y=list(losses), mode="lines", name="loss",
+                   line={"color": "#333"}), row=1, col=1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=list(eval_steps), y=list(recall_at_1), mode="lines+markers",
+                   name="Recall@1", line={"color": class_color(0)}), row=1, col=2,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=list(eval_steps), y=list(map_at_r), mode="lines+markers", name="MAP@R",
+                   line={"color": class_color(1)}), row=1, col=2,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=list(steps), y=list(synthetic_share), mode="lines",
+                   name="synthetic share", line={"color": SYNTHETIC}), row=1, col=3,
+    )  # fmt: skip
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=3)
+    fig.update_xaxes(title={"text": "step"})
+    fig.update_layout(
+        **base_layout(height=height, uirevision="history", showlegend=True,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    )  # fmt: skip
+    return fig
+
+
+def input_space_figure(x, labels, title: str | None = "input space", height: int = 560):
+    """The raw inputs of a 2-D or 3-D toy data set, coloured by class (like TF Playground's
+    data panel), so one sees what the model maps onto the circle or sphere."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[1] not in (2, 3):
+        raise ValueError(f"input space figures need [N, 2] or [N, 3] inputs, got {x.shape}")
+    dim = x.shape[1]
+    labels = np.asarray(labels)
+    fig = go.Figure(
+        _trace(
+            dim, **_xyz(x, dim), mode="markers", name="inputs",
+            marker={"size": 3 if dim == 3 else 6, "color": class_colors(labels), "opacity": 0.7},
+            customdata=labels, hovertemplate="class %{customdata}<extra></extra>",
+        )
+    )  # fmt: skip
+    layout = base_layout(title=title, height=height, uirevision="inputs", showlegend=False)
+    if dim == 2:
+        layout["yaxis"] = {"scaleanchor": "x"}
+    else:
+        layout["scene"] = {"aspectmode": "data"}
+    fig.update_layout(**layout)
+    return fig

@@ -1,0 +1,97 @@
+"""Hard negative pair mining: the fast Gram path equals the explicit one and chooses right."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from symsynth.mining import group_similarities, hardest_negatives, mine, points_table
+from tests.helpers import pair_batch
+
+CASES = [(s, mode, metric) for s in ("symm", "ee") for mode in ("pair", "anchor")
+         for metric in ("dot", "euclidean")]  # fmt: skip
+
+
+@pytest.mark.parametrize("synthesis,mode,metric", CASES)
+def test_fast_path_equals_explicit_points(synthesis, mode, metric):
+    e, y = pair_batch(10, 6, seed=1, classes=[0, 1, 2, 0, 3, 4, 1, 5, 6, 7])
+    e = e * torch.linspace(0.5, 2.0, 20, dtype=e.dtype)[:, None]  # unequal norms too
+    fast = mine(e, y, synthesis, mode, metric)
+    slow = mine(e, y, synthesis, mode, metric, explicit=True)
+    torch.testing.assert_close(fast.score, slow.score)
+    assert torch.equal(fast.first, slow.first) and torch.equal(fast.second, slow.second)
+
+
+@pytest.mark.parametrize("synthesis,mode,metric", CASES)
+def test_chosen_points_give_the_score_and_are_the_hardest(synthesis, mode, metric):
+    e, y = pair_batch(6, 3, seed=2)
+    mined = mine(e, y, synthesis, mode, metric)
+    table = points_table(e, y, synthesis)
+    u, v = table.points[mined.first], table.points[mined.second]
+    score = (u * v).sum(-1) if metric == "dot" else -((u - v) ** 2).sum(-1)
+    torch.testing.assert_close(score, mined.score)
+    # brute force over the groups for one negative entry
+    i, k = 0, 5
+    gi = table.points[table.pair == i // 2] if mode == "pair" else e[i : i + 1]
+    gk = table.points[table.pair == k // 2]
+    sims = gi @ gk.T if metric == "dot" else -(torch.cdist(gi, gk) ** 2)
+    torch.testing.assert_close(mined.score[i, k], sims.max())
+
+
+def test_positive_entries_keep_the_original_similarity():
+    e, y = pair_batch(5, 4, seed=3, classes=[0, 0, 1, 2, 2])
+    mined = mine(e, y, "symm")
+    same = ~mined.negative
+    torch.testing.assert_close(mined.score[same], (e @ e.T)[same])
+    assert not mined.synthetic[mined.first[same]].any()
+
+
+def test_none_is_the_plain_similarity_on_any_batch():
+    e = F.normalize(torch.randn(5, 3, dtype=torch.float64), dim=1)
+    mined = mine(e, torch.tensor([0, 1, 1, 2, 0]), "none")  # not paired: fine without synthesis
+    torch.testing.assert_close(mined.score, e @ e.T)
+    assert mined.synthetic.numel() == 5 and not mined.synthetic.any()
+
+
+def test_identical_pairs_mine_the_original_similarity():
+    a = F.normalize(torch.randn(4, 3, dtype=torch.float64), dim=1)
+    e = a.repeat_interleave(2, 0)
+    y = torch.arange(4).repeat_interleave(2)
+    for synthesis in ("symm", "ee"):
+        torch.testing.assert_close(mine(e, y, synthesis).score, e @ e.T)
+
+
+def test_group_similarities_shape_and_order():
+    e, y = pair_batch(3, 4, seed=4)
+    s = group_similarities(e, y, "symm")
+    assert s.shape == (3, 4, 3, 4)
+    table = points_table(e, y, "symm")
+    # member 2 of pair 1 is synthetic row 2*1 (sym(a; p)), member 0 of pair 2 is row 4
+    torch.testing.assert_close(s[1, 2, 2, 0], table.points[6 + 2] @ e[4])
+
+
+def test_hardest_negatives_flags_synthetic_choices():
+    e, y = pair_batch(8, 2, max_angle=60, seed=5)
+    pairs = hardest_negatives(mine(e, y, "symm"))
+    assert pairs.anchor.tolist() == list(range(16))
+    table = points_table(e, y, "symm")
+    assert torch.equal(pairs.first_synthetic, table.synthetic[pairs.first])
+    assert (table.labels[pairs.first] != table.labels[pairs.second]).all()
+    # on a crowded circle, some chosen pairs involve a synthetic point
+    assert (pairs.first_synthetic | pairs.second_synthetic).any()
+
+
+def test_bad_arguments_raise():
+    e, y = pair_batch(2, 3)
+    with pytest.raises(ValueError, match="pair, anchor"):
+        mine(e, y, "symm", mode="row")
+    with pytest.raises(ValueError, match="dot, euclidean"):
+        mine(e, y, "symm", metric="cos")
+    with pytest.raises(ValueError, match="rows 0 and 1"):
+        mine(e, torch.tensor([0, 1, 1, 1]), "symm")
+
+
+def test_gradients_flow_through_synthetic_points():
+    e, y = pair_batch(4, 3, seed=6)
+    e.requires_grad_()
+    mine(e, y, "symm").score.sum().backward()
+    assert torch.isfinite(e.grad).all() and e.grad.abs().sum() > 0
