@@ -110,12 +110,32 @@ def _member_rows(m: int, per_group: int, device: torch.device) -> Tensor:
     return torch.cat([originals, synthetic], 1)
 
 
-def _coefficients(embeddings: Tensor, gram: Tensor, synthesis: str, alpha, beta, n_inner) -> Tensor:
+def _check(synthesis: str, mode: str, metric: str, labels: Tensor) -> None:
+    check_method(synthesis)
+    if mode not in MODES:
+        raise ValueError(f"unknown mining mode {mode!r}; choose one of {', '.join(MODES)}")
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    if synthesis != "none":
+        check_pairs(labels)
+
+
+def _score(gram: Tensor, metric: str) -> Tensor:
+    """Similarity as is, or −squared distance from dot products (harder = larger either way)."""
+    if metric == "dot":
+        return gram
+    sq = gram.diagonal()
+    return 2 * gram - sq[:, None] - sq[None, :]
+
+
+def _coefficients(
+    embeddings: Tensor, gram: Tensor, synthesis: str, alpha: float, beta: float, n_inner: int
+) -> tuple[Tensor, Tensor]:
+    """W [M, G, 2] of every group (synthesis.group_coefficients), pair Grams [M, 2, 2]."""
     m = gram.shape[0] // 2
-    idx = torch.arange(m, device=gram.device)
-    pair_gram = gram.view(m, 2, m, 2)[idx, :, idx, :]  # [M, 2, 2]
+    pair_gram = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2).permute(2, 0, 1)
     normalize = synthesis == "ee" and is_normalized(embeddings)
-    return group_coefficients(pair_gram, synthesis, alpha, beta, n_inner, normalize)
+    return group_coefficients(pair_gram, synthesis, alpha, beta, n_inner, normalize), pair_gram
 
 
 def group_similarities(
@@ -125,19 +145,108 @@ def group_similarities(
     alpha: float = 2.0,
     beta: float = 1.0,
     n_inner: int = 2,
-    gram: Tensor | None = None,
 ) -> Tensor:
     """S [M, G, M, G]: dot product of member g of pair m with member h of pair n.
 
     Members are ordered a, p, then the synthetic points as ``synthesize`` makes them.
+    Every member is W[m, g]·(a_m, p_m), so S = W G Wᵀ blockwise, from the batch Gram matrix G.
     """
-    check_method(synthesis)
-    check_pairs(labels)
-    if gram is None:
-        gram = embeddings @ embeddings.T
-    m = labels.numel() // 2
-    w = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
+    _check(synthesis, "pair", "dot", labels)
+    gram = embeddings @ embeddings.T
+    w, _ = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
+    m = gram.shape[0] // 2
     return torch.einsum("mgi,minj,nhj->mgnh", w, gram.view(m, 2, m, 2), w)
+
+
+@dataclass(frozen=True)
+class _Hardest:
+    """The hardest score per (row group or anchor, column group) and the members that gave it:
+    pair mode [M, M] with ``left``/``right`` member numbers; anchor mode [B, M], ``right`` only."""
+
+    score: Tensor
+    left: Tensor | None
+    right: Tensor
+    members: int
+
+
+def _hardest(
+    embeddings: Tensor, labels: Tensor, synthesis: str, mode: str, metric: str,
+    alpha: float, beta: float, n_inner: int, explicit: bool,
+) -> _Hardest:  # fmt: skip
+    """Choose the hardest member pairs without a gradient, then compute just those scores with
+    one: the same gradient as through a max, without back-propagating through all G×G."""
+    b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
+    gram = embeddings @ embeddings.T
+    w, pair_gram = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
+    g = w.shape[1]
+    sq = torch.einsum("mgi,mij,mgj->mg", w, pair_gram, w)  # squared norms of the members
+    if explicit:
+        points = points_table(embeddings, labels, synthesis, alpha, beta, n_inner).points
+        full = points @ points.T
+        rows = _member_rows(m, g, dev)
+    with torch.no_grad():
+        if explicit:
+            s = full[:b][:, rows] if mode == "anchor" else full[rows[:, :, None, None], rows]
+        else:  # originals × members, then members × members: two small einsums
+            s = torch.einsum("inj,nhj->inh", gram.view(b, m, 2), w)  # [B, M, G]
+            if mode == "pair":
+                s = torch.einsum("mgi,minh->mgnh", w, s.view(m, 2, m, g))
+        if metric == "euclidean" and mode == "pair":
+            s = 2 * s - sq[:, :, None, None] - sq[None, None]
+        elif metric == "euclidean":
+            s = 2 * s - gram.diagonal()[:, None, None] - sq[None]
+        if mode == "pair":
+            choice = s.permute(0, 2, 1, 3).reshape(m, m, g * g).argmax(-1)
+            left, right = choice // g, choice % g  # [M, M] member numbers
+        else:
+            left, right = None, s.argmax(-1)  # [B, M]
+    cols = torch.arange(m, device=dev)[None, :]
+    w_right = w[cols, right]  # [rows, M, 2]
+    if mode == "pair":
+        w_left = w[cols.T, left]
+        if explicit:
+            score = full[rows[cols.T, left], rows[cols, right]]
+        else:
+            score = torch.einsum("mni,minj,mnj->mn", w_left, gram.view(m, 2, m, 2), w_right)
+        if metric == "euclidean":
+            score = 2 * score - sq[cols.T, left] - sq[cols, right]
+    else:
+        if explicit:
+            score = full[torch.arange(b, device=dev)[:, None], rows[cols, right]]
+        else:
+            score = torch.einsum("inj,inj->in", gram.view(b, m, 2), w_right)
+        if metric == "euclidean":
+            score = 2 * score - gram.diagonal()[:, None] - sq[cols, right]
+    return _Hardest(score, left, right, g)
+
+
+def _expand(grouped: Tensor, mode: str) -> Tensor:
+    """Group-level values to [B, B]: [M, M] (pair) or [B, M] (anchor) repeated per member."""
+    if mode == "pair":
+        m = grouped.shape[0]
+        return grouped[:, None, :, None].expand(m, 2, m, 2).reshape(2 * m, 2 * m)
+    b, m = grouped.shape
+    return grouped[:, :, None].expand(b, m, 2).reshape(b, 2 * m)
+
+
+def mined_scores(
+    embeddings: Tensor,
+    labels: Tensor,
+    synthesis: str,
+    mode: str = "pair",
+    metric: str = "dot",
+    alpha: float = 2.0,
+    beta: float = 1.0,
+    n_inner: int = 2,
+) -> Tensor:
+    """[B, B] scores a loss uses: the plain ones, with hard negative pair mining on the
+    different-label entries. The lean path of :func:`mine` (no indices), used in training."""
+    _check(synthesis, mode, metric, labels)
+    original = _score(embeddings @ embeddings.T, metric)
+    if synthesis == "none":
+        return original
+    hard = _hardest(embeddings, labels, synthesis, mode, metric, alpha, beta, n_inner, False)
+    return torch.where(labels[:, None] != labels[None, :], _expand(hard.score, mode), original)
 
 
 def mine(
@@ -151,7 +260,7 @@ def mine(
     n_inner: int = 2,
     explicit: bool = False,
 ) -> Mined:
-    """Hard negative pair mining for a batch; ``synthesis="none"`` leaves every score as it is.
+    """Hard negative pair mining with what was chosen; ``synthesis="none"`` mines nothing.
 
     >>> import torch
     >>> e = torch.nn.functional.normalize(torch.randn(6, 3), dim=1)
@@ -159,14 +268,9 @@ def mine(
     >>> mined.score.shape, bool((mined.score >= e @ e.T - 1e-6).all())
     (torch.Size([6, 6]), True)
     """
-    check_method(synthesis)
-    if mode not in MODES:
-        raise ValueError(f"unknown mining mode {mode!r}; choose one of {', '.join(MODES)}")
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    _check(synthesis, mode, metric, labels)
     b, dev = labels.numel(), embeddings.device
-    gram = embeddings @ embeddings.T
-    original = _score(gram, metric)
+    original = _score(embeddings @ embeddings.T, metric)
     negative = labels[:, None] != labels[None, :]
     eye = torch.arange(b, device=dev)
     first, second = eye[:, None].expand(b, b), eye[None, :].expand(b, b)
@@ -175,52 +279,19 @@ def mine(
             original, first, second, negative, torch.zeros(b, dtype=torch.bool, device=dev)
         )
 
-    check_pairs(labels)
-    m = b // 2
-    if explicit:
-        points = points_table(embeddings, labels, synthesis, alpha, beta, n_inner).points
-        g = (points.shape[0] - b) // m + 2
-        rows = _member_rows(m, g, dev)
-        s = (points @ points.T)[rows[:, :, None, None], rows[None, None, :, :]]
-    else:
-        s = group_similarities(embeddings, labels, synthesis, alpha, beta, n_inner, gram)
-        g = s.shape[1]
-        rows = _member_rows(m, g, dev)
-    s = _score(s, metric)  # [M, G, M, G]
-    pairs = torch.arange(m, device=dev)
-    if mode == "anchor":  # the anchor itself against every member of the other group
-        best, h = s[eye // 2, eye % 2].max(-1)  # [B, M]
-        hard_first = eye[:, None].expand(b, m)
-        hard_second = rows[pairs[None, :], h]
-    else:  # every member of one group against every member of the other
-        best, gh = s.permute(0, 2, 1, 3).reshape(m, m, g * g).max(-1)  # [M, M]
-        hard_first = rows[pairs[:, None], gh // g]
-        hard_second = rows[pairs[None, :], gh % g]
-        best, hard_first, hard_second = (
-            t.repeat_interleave(2, 0) for t in (best, hard_first, hard_second)
-        )
-    best, hard_first, hard_second = (
-        t.repeat_interleave(2, 1) for t in (best, hard_first, hard_second)
-    )
-    synthetic = torch.arange(b + m * (g - 2), device=dev) >= b
+    hard = _hardest(embeddings, labels, synthesis, mode, metric, alpha, beta, n_inner, explicit)
+    m, g = b // 2, hard.members
+    rows = _member_rows(m, g, dev)
+    cols = torch.arange(m, device=dev)[None, :]
+    hard_second = rows[cols, hard.right]
+    hard_first = eye[:, None].expand(b, m) if mode == "anchor" else rows[cols.T, hard.left]
     return Mined(
-        score=torch.where(negative, best, original),
-        first=torch.where(negative, hard_first, first),
-        second=torch.where(negative, hard_second, second),
+        score=torch.where(negative, _expand(hard.score, mode), original),
+        first=torch.where(negative, _expand(hard_first, mode), first),
+        second=torch.where(negative, _expand(hard_second, mode), second),
         negative=negative,
-        synthetic=synthetic,
+        synthetic=torch.arange(b + m * (g - 2), device=dev) >= b,
     )
-
-
-def _score(s: Tensor, metric: str) -> Tensor:
-    """Similarity as is, or −squared distance from dot products (harder = larger either way)."""
-    if metric == "dot":
-        return s
-    if s.dim() == 2:
-        sq = s.diagonal()
-        return 2 * s - sq[:, None] - sq[None, :]
-    sq = torch.einsum("mgmg->mg", s)
-    return 2 * s - sq[:, :, None, None] - sq[None, None, :, :]
 
 
 def hardest_negatives(mined: Mined) -> MinedPairs:

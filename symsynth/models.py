@@ -19,7 +19,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -184,7 +183,9 @@ def build_model(name: str, input_shape: Sequence[int], embedding_dim: int, **kw:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     shape = tuple(input_shape)
-    if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+    if not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
         raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
     allowed = {"mlp": {"hidden"}, "cnn": {"channels"}}[name]
     unknown = set(kw) - allowed

@@ -157,7 +157,7 @@ class PKSampler:
         order = torch.argsort(torch.rand(self.num_samples, generator=g))
         order = order[torch.argsort(self._codes[order], stable=True)]
         starts = torch.cumsum(self._counts, 0) - self._counts
-        # Repeat each class cyclically up to chunks * k slots: slot i -> shuffled sample i % n.
+        # Step 2: repeat each class cyclically up to chunks * k slots (slot i -> sample i % n).
         slots = self._chunks * k
         slot_class = torch.repeat_interleave(torch.arange(len(self._counts)), slots)
         slot_pos = torch.arange(int(slots.sum())) - torch.repeat_interleave(

@@ -134,3 +134,56 @@ def page(browser_context):
     pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
     pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
     return pg
+
+
+# ------------------------------------------------------------------------------------ AppTest
+
+
+def _decode(value):
+    """Plotly JSON with its base64 typed arrays ({"dtype", "bdata", "shape"}) made NumPy arrays."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if isinstance(value.get("bdata"), str) and set(value) <= {"bdata", "dtype", "shape"}:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            array = array.reshape([int(d) for d in str(value["shape"]).split(",")])
+        return array
+    return {k: _decode(v) for k, v in value.items()}
+
+
+def _plotly_specs(at) -> dict[str, dict]:
+    """The plotly figures an AppTest run drew (JSON, arrays decoded), by the key they were
+    drawn with."""
+    import json
+
+    return {
+        element.proto.id.rsplit("-", 1)[-1]: _decode(json.loads(element.proto.spec))
+        for element in at.get("plotly_chart")
+    }
+
+
+@pytest.fixture
+def plotly_specs():
+    """``plotly_specs(at)`` -> {chart key: plotly JSON spec} for an AppTest run."""
+    return _plotly_specs
+
+
+@pytest.fixture
+def app_test():
+    """``app_test("pages/1_Reflection_Lab.py", **query)`` -> a not-yet-run AppTest of that
+    script with those URL query parameters."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(script: str, **query) -> AppTest:
+        at = AppTest.from_file(str(ROOT / script), default_timeout=60)
+        for name, value in query.items():
+            at.query_params[name] = value
+        return at
+
+    return make

@@ -6,40 +6,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from pytorch_metric_learning import distances, miners, reducers, regularizers
-from pytorch_metric_learning import losses as pml
 
 from symsynth.losses import LOSSES, build_loss, hyperparameters
 from symsynth.synthesis import symmetric_points
 from tests.helpers import pair_batch
+from tests.pml_reference import pml_loss
 
 MONOTONE = ["contrastive", "triplet", "lifted", "npair", "angular"]
-
-
-def pml_loss(name: str, embeddings, labels):
-    mean = reducers.MeanReducer()
-    if name == "contrastive":
-        return pml.ContrastiveLoss(pos_margin=0.0, neg_margin=1.0, reducer=mean)(embeddings, labels)
-    if name == "triplet":
-        return pml.TripletMarginLoss(margin=0.2, reducer=mean)(embeddings, labels)
-    if name == "semihard_triplet":
-        miner = miners.TripletMarginMiner(margin=0.2, type_of_triplets="semihard")
-        tuples = miner(embeddings, labels)
-        return pml.TripletMarginLoss(margin=0.2, reducer=mean)(embeddings, labels, tuples)
-    if name == "lifted":
-        return pml.LiftedStructureLoss(neg_margin=1.0, pos_margin=0.0, reducer=mean)(
-            embeddings, labels
-        )
-    if name == "angular":
-        return pml.AngularLoss(alpha=45, reducer=mean)(embeddings, labels)
-    if name == "npair":
-        loss = pml.NPairsLoss(
-            distance=distances.DotProductSimilarity(normalize_embeddings=False),
-            embedding_regularizer=regularizers.LpRegularizer(power=2),
-            embedding_reg_weight=0.002 / 2,
-        )
-        return loss(embeddings, labels)
-    raise KeyError(name)
 
 
 @pytest.mark.parametrize("name", list(LOSSES))

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from symsynth.mining import group_similarities, hardest_negatives, mine, points_table
+from symsynth.mining import group_similarities, hardest_negatives, mine, mined_scores, points_table
 from tests.helpers import pair_batch
 
 CASES = [(s, mode, metric) for s in ("symm", "ee") for mode in ("pair", "anchor")
@@ -19,6 +19,8 @@ def test_fast_path_equals_explicit_points(synthesis, mode, metric):
     slow = mine(e, y, synthesis, mode, metric, explicit=True)
     torch.testing.assert_close(fast.score, slow.score)
     assert torch.equal(fast.first, slow.first) and torch.equal(fast.second, slow.second)
+    lean = mined_scores(e, y, synthesis, mode, metric)  # the training path, without indices
+    torch.testing.assert_close(lean, fast.score)
 
 
 @pytest.mark.parametrize("synthesis,mode,metric", CASES)
@@ -95,3 +97,18 @@ def test_gradients_flow_through_synthetic_points():
     e.requires_grad_()
     mine(e, y, "symm").score.sum().backward()
     assert torch.isfinite(e.grad).all() and e.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("synthesis,mode,metric", CASES)
+def test_gradients_of_both_paths_agree(synthesis, mode, metric):
+    e, y = pair_batch(6, 4, seed=10, classes=[0, 1, 2, 0, 3, 4])
+    grads = []
+    for explicit in (False, True):
+        x = e.clone().requires_grad_()
+        weights = torch.linspace(0.1, 1.0, 144, dtype=x.dtype).view(12, 12)
+        (mine(x, y, synthesis, mode, metric, explicit=explicit).score * weights).sum().backward()
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+    x = e.clone().requires_grad_()
+    (mined_scores(x, y, synthesis, mode, metric) * weights).sum().backward()
+    torch.testing.assert_close(x.grad, grads[0])

@@ -39,10 +39,13 @@ class Split:
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32 or self.y.dtype != torch.int64:
-            raise TypeError(f"Split wants float32 x and int64 y, got {self.x.dtype}, {self.y.dtype}")
+            raise TypeError(
+                f"Split wants float32 x and int64 y, got {self.x.dtype}, {self.y.dtype}"
+            )
         if self.y.dim() != 1 or len(self.x) != len(self.y):
             raise ValueError(
-                f"Split wants x [N, ...] and y [N]; got {tuple(self.x.shape)} and {tuple(self.y.shape)}"
+                f"Split wants x [N, ...] and y [N];"
+                f" got {tuple(self.x.shape)} and {tuple(self.y.shape)}"
             )
 
     def __len__(self) -> int:

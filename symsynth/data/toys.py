@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 from symsynth.data.base import (
-    Dataset,
     DataError,
+    Dataset,
     assemble,
     check_float,
     check_int,
@@ -268,6 +268,7 @@ def spirals(
         n_classes=n_classes, samples_per_class=samples_per_class, spread=spread, turns=turns
     )
     description = (
-        f"{n_classes} interleaved spiral arms ({turns:g} turns), {samples_per_class} points each."
+        f"{n_classes} interleaved spiral arms winding {turns:g} times,"
+        f" {samples_per_class} points each."
     )
     return _toy("spirals", x, y, n_classes, train_classes, description, 2, seed, options)

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from symsynth.losses.base import MetricLoss, masked_mean, positive_mask
+from symsynth.losses.base import MetricLoss, positive_pairs
 
 
 class AngularLoss(MetricLoss):
@@ -29,10 +29,9 @@ class AngularLoss(MetricLoss):
 
     def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         tan2 = math.tan(math.radians(self.angle)) ** 2
-        negative = labels[:, None] != labels[None, :]
-        neg = score.masked_fill(~negative, 0.0)
-        # f[a, p, n] = 4 tan² (s_an + s_pn) − 2 (1 + tan²) s_ap
-        f = 4 * tan2 * (neg[:, None, :] + neg[None, :, :]) - 2 * (1 + tan2) * score[:, :, None]
-        f = f.masked_fill(~negative[:, None, :], float("-inf"))
-        lse = torch.logsumexp(torch.cat([f, torch.zeros_like(f[:, :, :1])], 2), dim=2)
-        return masked_mean(lse, positive_mask(labels))
+        a, p = positive_pairs(labels)
+        # f[(a, p), n] = 4 tan² (s_an + s_pn) − 2 (1 + tan²) s_ap, over negatives n of a
+        f = 4 * tan2 * (score[a] + score[p]) - 2 * (1 + tan2) * score[a, p][:, None]
+        f = f.masked_fill(labels[a][:, None] == labels[None, :], float("-inf"))
+        lse = torch.logsumexp(torch.cat([f, torch.zeros_like(f[:, :1])], 1), dim=1)
+        return lse.mean() if len(a) else score.sum() * 0

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symsynth.mining import Mined, mine
+from symsynth.mining import Mined, mine, mined_scores
 from symsynth.synthesis import check_method
 
 
@@ -31,6 +31,11 @@ def positive_mask(labels: Tensor) -> Tensor:
     """[B, B] True for ordered pairs (i, j), i ≠ j, of the same label."""
     same = labels[:, None] == labels[None, :]
     return same & ~torch.eye(labels.numel(), dtype=torch.bool, device=labels.device)
+
+
+def positive_pairs(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Row indices (a, p) of every ordered same-label pair, a ≠ p."""
+    return positive_mask(labels).nonzero(as_tuple=True)
 
 
 class MetricLoss(nn.Module):
@@ -73,8 +78,11 @@ class MetricLoss(nn.Module):
         )  # fmt: skip
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        embeddings = self.prepare(embeddings, labels)
-        return self.compute(self.mine(embeddings, labels).score, labels, embeddings)
+        e = self.prepare(embeddings, labels)
+        score = mined_scores(
+            e, labels, self.synthesis, self.mode, self.metric, self.alpha, self.beta, self.n_inner
+        )
+        return self.compute(score, labels, e)
 
     def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         raise NotImplementedError

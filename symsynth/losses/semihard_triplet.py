@@ -17,7 +17,7 @@ from symsynth.losses.triplet import TripletLoss, triplets
 
 class SemihardTripletLoss(TripletLoss):
     def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
-        d_ap, d_an, valid = triplets(score, labels, self.margin)
+        d_ap, d_an, valid = triplets(score, labels)
         gap = d_an - d_ap
         semihard = valid & (gap > 0) & (gap <= self.margin)
         return masked_mean((self.margin - gap).relu(), semihard)

@@ -9,14 +9,14 @@ n's group (anchor mining). Equals pytorch-metric-learning's TripletMarginLoss wi
 
 from torch import Tensor
 
-from symsynth.losses.base import MetricLoss, distance, masked_mean, positive_mask
+from symsynth.losses.base import MetricLoss, distance, masked_mean, positive_pairs
 
 
-def triplets(score: Tensor, labels: Tensor, margin: float) -> tuple[Tensor, Tensor, Tensor]:
-    """[B, B, B] tensors over (a, p, n): d_ap, d_an and the mask of valid triplets."""
+def triplets(score: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Over (positive pair, n): d_ap [P, 1], d_an [P, B] and the mask of valid negatives."""
     d = distance(score)
-    valid = positive_mask(labels)[:, :, None] & (labels[:, None] != labels[None, :])[:, None, :]
-    return d[:, :, None], d[:, None, :], valid
+    a, p = positive_pairs(labels)
+    return d[a, p][:, None], d[a], labels[a][:, None] != labels[None, :]
 
 
 class TripletLoss(MetricLoss):
@@ -27,5 +27,5 @@ class TripletLoss(MetricLoss):
         self.margin = margin
 
     def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
-        d_ap, d_an, valid = triplets(score, labels, self.margin)
+        d_ap, d_an, valid = triplets(score, labels)
         return masked_mean((d_ap - d_an + self.margin).relu(), valid)

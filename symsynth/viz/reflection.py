@@ -60,8 +60,9 @@ class ReflectionScene:
 
     ``points`` holds the point table: rows 0-3 the originals a, p, n₁, n₂, then the synthetic
     points (those of pair A first). ``similarity[g, h]`` is the dot product of member g of
-    class A's group with member h of class B's group; ``mined`` = (g, h) is its argmax, and
-    ``mined_rows`` the two point-table rows the core's mining chose.
+    class A's group with member h of class B's group. ``mined_rows`` are the two point-table
+    rows the core's mining chose, ``mined`` = (g, h) the same pair as group members (with
+    synthesis, the argmax of ``similarity``).
     """
 
     method: str
@@ -296,7 +297,9 @@ def _point_traces(scene: ReflectionScene, contrast: ReflectionScene | None) -> l
     if len(syn):
         marker = {"size": 8 if small else 15, "color": SYNTHETIC}
         if dim == 2:
-            marker.update(symbol="circle-open", line={"color": SYNTHETIC, "width": 2, "dash": "dash"})
+            marker.update(
+                symbol="circle-open", line={"color": SYNTHETIC, "width": 2, "dash": "dash"}
+            )
         else:
             marker.update(symbol="circle-open")
         traces.append(
@@ -358,11 +361,11 @@ def reflection_figure(
     layout = base_layout(title=title, height=height, uirevision="reflection")
     if scene.dim == 2:
         layout.update(
-            xaxis={"range": lim, "zeroline": True, "showgrid": False, "constrain": "domain"},
-            yaxis={"range": lim, "zeroline": True, "showgrid": False, "scaleanchor": "x"},
+            xaxis={"range": lim, "showgrid": False, "showticklabels": False, "constrain": "domain"},
+            yaxis={"range": lim, "showgrid": False, "showticklabels": False, "scaleanchor": "x"},
         )
     else:
-        axis = {"range": lim, "showbackground": False, "showgrid": False, "zeroline": True}
+        axis = {"range": lim, "showbackground": False, "showgrid": False, "showticklabels": False}
         layout.update(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"})
     fig.update_layout(**layout)
     return fig
@@ -373,10 +376,11 @@ def similarity_heatmap(scene: ReflectionScene, title: str | None = None) -> go.F
     is the hardest negative pair that mining selects (red outline when it uses a synthetic
     point)."""
     s = scene.similarity
+    top = max(1.0, float(np.abs(s).max()))
     fig = go.Figure(
         go.Heatmap(
             z=s, x=list(scene.col_names), y=list(scene.row_names), colorscale="Blues",
-            zmin=-max(1.0, float(np.abs(s).max())), zmax=max(1.0, float(np.abs(s).max())), texttemplate="%{z:.2f}", textfont={"size": 14},
+            zmin=-top, zmax=top, texttemplate="%{z:.2f}", textfont={"size": 14},
             colorbar={"title": {"text": "x·y"}, "thickness": 12},
             hovertemplate="%{y} · %{x} = %{z:.3f}<extra></extra>",
         )
@@ -389,9 +393,12 @@ def similarity_heatmap(scene: ReflectionScene, title: str | None = None) -> go.F
     )  # fmt: skip
     fig.update_layout(
         **base_layout(
-            title=title, height=80 + 60 * len(scene.row_names), uirevision="heatmap",
-            xaxis={"title": {"text": "class B group"}, "side": "top"},
-            yaxis={"title": {"text": "class A group"}, "autorange": "reversed"},
+            title={"text": title or "class A group (rows) × class B group (columns)"},
+            height=110 + 60 * len(scene.row_names),
+            uirevision="heatmap",
+            margin={"l": 10, "r": 10, "t": 80, "b": 10},
+            xaxis={"side": "top"},
+            yaxis={"autorange": "reversed"},
         )
     )
     return fig

@@ -140,7 +140,8 @@ def frame_traces(frame: EmbeddingFrame) -> list:
             dim, **_xyz(frame.probe, dim), mode="markers", name=TRACES[1],
             marker={"size": 3 if small else 6, "color": class_colors(frame.probe_labels),
                     "opacity": 0.55},
-            customdata=np.asarray(frame.probe_labels), hovertemplate="class %{customdata}<extra></extra>",
+            customdata=np.asarray(frame.probe_labels),
+            hovertemplate="class %{customdata}<extra></extra>",
         ),
         _trace(
             dim, **_segments(frame.batch[0::2], frame.batch[1::2], dim), mode="lines",
@@ -260,12 +261,13 @@ def history_figure(
     eval_steps: Sequence[int] = (),
     recall_at_1: Sequence[float] = (),
     map_at_r: Sequence[float] = (),
+    share_steps: Sequence[int] = (),
     synthetic_share: Sequence[float] = (),
     height: int = 260,
 ) -> go.Figure:
     """Three live charts over training steps: the loss; Recall@1 and MAP@R on the held-out
     classes; the share of mined negatives that are synthetic (the paper's "ratio of feature
-    points")."""
+    points"), recorded at ``share_steps``."""
     fig = make_subplots(
         rows=1, cols=3, horizontal_spacing=0.07,
         subplot_titles=("loss", "held-out Recall@1 · MAP@R", "synthetic share of mined negatives"),
@@ -283,7 +285,7 @@ def history_figure(
                    line={"color": class_color(1)}), row=1, col=2,
     )  # fmt: skip
     fig.add_trace(
-        go.Scatter(x=list(steps), y=list(synthetic_share), mode="lines",
+        go.Scatter(x=list(share_steps), y=list(synthetic_share), mode="lines",
                    name="synthetic share", line={"color": SYNTHETIC}), row=1, col=3,
     )  # fmt: skip
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)

@@ -1,0 +1,400 @@
+"""Live Training: press Play and watch Symm work — synthetic points, mined negatives, classes
+pulling apart — with live loss, held-out Recall@1 / MAP@R and the synthetic share.
+
+Training runs in short chunks inside an ``st.fragment(run_every=...)`` while the session plays;
+the trainer, its snapshots and the projection live in ``st.session_state`` (one per browser
+session). The configuration lives in the URL, so a link opens the same setup.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pandas as pd
+import streamlit as st
+
+st.set_page_config(
+    page_title="Live Training · symsynth", page_icon=":material/flip:", layout="wide"
+)
+
+with st.spinner("Loading the training core…"):
+    import torch
+
+    from symsynth.data import DATASETS, dataset_options
+    from symsynth.losses import LOSSES
+    from symsynth.synthesis import METHODS
+    from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged
+    from symsynth.viz import (
+        FixedProjection,
+        embedding_figure,
+        frame_from_snapshot,
+        history_figure,
+        input_space_figure,
+        replay_figure,
+    )
+
+TICK_SECONDS = 0.25  # one chunk of training and one redraw per tick while playing
+SNAPSHOT_EVERY = 10  # steps between recorded snapshots (and the Step button's stride)
+MAX_FRAMES = 240  # snapshots kept for the replay (thinned evenly beyond that)
+REPLAY_FRAMES = 60  # frames in the client-side replay animation
+DIMS = (2, 3, 8, 16, 32, 64, 128)
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+STEP_BUDGETS = (200, 500, 1000, 2000, 5000, 10000)
+SPEEDS = (5, 10, 20, 30, 50, 100)
+DATASET_LABELS = {
+    "toy-circle": "toy circle: clusters on a circle (2-D)",
+    "toy-sphere": "toy sphere: clusters on a sphere (3-D)",
+    "blobs": "blobs: Gaussian blobs in input space",
+    "rings": "rings: concentric rings in input space",
+    "spirals": "spirals: interleaved spirals in input space",
+    "digits": "digits: 8×8 handwritten digits (train 0-4, test 5-9)",
+    "glyphs": "glyphs: 200 procedural glyph classes",
+}
+LOSS_LABELS = {
+    "contrastive": "contrastive",
+    "triplet": "triplet",
+    "semihard_triplet": "semi-hard triplet",
+    "lifted": "lifted structure",
+    "npair": "N-pair",
+    "angular": "angular",
+}
+
+# URL parameter -> (session key, default, parse)
+CHOICES = {
+    "dataset": ("lt_dataset", "toy-sphere", DATASETS),
+    "model": ("lt_model", "auto", MODELS),
+    "loss": ("lt_loss", "triplet", tuple(LOSSES)),
+    "synthesis": ("lt_synthesis", "symm", METHODS),
+    "dim": ("lt_dim", 3, DIMS),
+    "lr": ("lt_lr", 1e-2, LRS),
+    "steps": ("lt_steps", 1000, STEP_BUDGETS),
+    "speed": ("lt_speed", 30, SPEEDS),
+    "k": ("lt_k", 2, (2, 4, 6, 8)),
+}
+INTEGERS = {"p": ("lt_p", 4, 2, 64), "seed": ("lt_seed", 0, 0, 2**31 - 1)}
+
+
+# ----------------------------------------------------------------------------- URL <-> widgets
+
+
+def _choice(raw: str | None, options: tuple, default):
+    for option in options:
+        if (raw is not None and str(option) == raw) or _same_number(raw, option):
+            return option
+    return default
+
+
+def _same_number(raw: str | None, option) -> bool:
+    if raw is None or isinstance(option, str):
+        return False
+    try:
+        return math.isclose(float(raw), float(option))
+    except ValueError:
+        return False
+
+
+def _integer(raw: str | None, default: int, lo: int, hi: int) -> int:
+    try:
+        value = int(float(raw))
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return min(max(value, lo), hi)
+
+
+def load_url_state() -> None:
+    """Give every control without a value one from the URL (or its default)."""
+    q, state = st.query_params, st.session_state
+    for name, (key, default, options) in CHOICES.items():
+        state.setdefault(key, _choice(q.get(name), options, default))
+    for name, (key, default, lo, hi) in INTEGERS.items():
+        state.setdefault(key, _integer(q.get(name), default, lo, hi))
+
+
+def write_url_state() -> None:
+    state = st.session_state
+    params = {name: str(state[key]) for name, (key, _, _) in CHOICES.items()}
+    params.update({name: str(state[key]) for name, (key, _, _, _) in INTEGERS.items()})
+    st.query_params.from_dict(params)
+
+
+def current_config() -> TrainConfig:
+    s = st.session_state
+    return TrainConfig(
+        dataset=s.lt_dataset,
+        model=s.lt_model,
+        embedding_dim=int(s.lt_dim),
+        loss=s.lt_loss,
+        synthesis=s.lt_synthesis,
+        lr=float(s.lt_lr),
+        p=int(s.lt_p),
+        k=int(s.lt_k),
+        max_steps=int(s.lt_steps),
+        seed=int(s.lt_seed),
+        eval_every=50,
+        snapshot_every=SNAPSHOT_EVERY,
+    )
+
+
+# ----------------------------------------------------------------------------- training state
+
+
+def reset() -> None:
+    """Forget the run; the next draw builds a fresh trainer from the controls."""
+    for key in ("lt_trainer", "lt_frames", "lt_share", "lt_projection", "lt_error", "lt_replay"):
+        st.session_state.pop(key, None)
+    st.session_state.lt_playing = False
+
+
+def trainer() -> Trainer | None:
+    """This session's trainer for the current controls (rebuilt when they change), or None
+    with the reason in ``lt_error`` when the controls describe no valid run."""
+    state = st.session_state
+    config = current_config()
+    existing = state.get("lt_trainer")
+    if existing is not None and existing.config == config:
+        return existing
+    reset()
+    try:
+        with st.spinner(f"Preparing {config.dataset} and a fresh model…"):
+            state.lt_trainer = Trainer(config)
+    except ValueError as err:  # includes DataError: a bad combination of controls
+        state.lt_error = f"This setup cannot train: {err}"
+        return None
+    state.lt_frames, state.lt_share = [], []
+    state.lt_projection = FixedProjection()
+    return state.lt_trainer
+
+
+def record(snapshots) -> None:
+    state = st.session_state
+    frames = state.lt_frames
+    frames.extend(snapshots)
+    state.lt_share.extend((s.step, s.synthetic_share) for s in snapshots)
+    if len(frames) > MAX_FRAMES:  # keep the first, the last and every other one between
+        state.lt_frames = frames[:-1:2] + frames[-1:]
+
+
+def advance(t: Trainer, n_steps: int) -> None:
+    """Train ``n_steps`` more steps (or to the end); a divergence stops play with its message."""
+    try:
+        record(t.run(n_steps))
+    except TrainingDiverged as err:
+        st.session_state.lt_error = str(err)
+        st.session_state.lt_playing = False
+    if t.done:
+        st.session_state.lt_playing = False
+
+
+def play() -> None:
+    st.session_state.lt_playing = True
+
+
+def pause() -> None:
+    st.session_state.lt_playing = False
+
+
+def step_once() -> None:
+    t = st.session_state.get("lt_trainer")
+    if t is not None and not st.session_state.get("lt_error"):
+        st.session_state.lt_playing = False
+        advance(t, SNAPSHOT_EVERY)
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def history_chart(t: Trainer) -> None:
+    rows = t.history
+    evals = [r for r in rows if "recall@1" in r]
+    share = st.session_state.lt_share
+    st.plotly_chart(
+        history_figure(
+            steps=[r["step"] for r in rows],
+            losses=[r["loss"] for r in rows],
+            eval_steps=[r["step"] for r in evals],
+            recall_at_1=[r["recall@1"] for r in evals],
+            map_at_r=[r["map@r"] for r in evals],
+            share_steps=[s for s, _ in share],
+            synthetic_share=[v for _, v in share],
+        ),
+        key="lt_history",
+        width="stretch",
+    )
+
+
+def status_line(t: Trainer) -> str:
+    rows = t.history
+    parts = [f"step **{t.step_count}** / {t.max_steps}", f"epoch {t.epoch}"]
+    if rows:
+        parts.append(f"loss {rows[-1]['loss']:.4f}")
+    evals = [r for r in rows if "recall@1" in r]
+    if evals:
+        parts.append(f"held-out Recall@1 {evals[-1]['recall@1']:.3f}")
+        parts.append(f"MAP@R {evals[-1]['map@r']:.3f}")
+    if st.session_state.lt_playing:
+        parts.append("▶ training")
+    elif t.done:
+        parts.append("finished")
+    return " · ".join(parts)
+
+
+def live_view() -> None:
+    """One tick: train a chunk while playing, then redraw the view, the charts and the status."""
+    state = st.session_state
+    t = state.get("lt_trainer")
+    if t is None:
+        return
+    playing = state.lt_playing
+    if playing and not state.get("lt_error"):
+        advance(t, int(state.lt_speed))
+    if state.get("lt_error"):
+        st.error(state.lt_error, icon=":material/error:")
+    st.markdown(status_line(t))
+    dim = t.config.embedding_dim
+    show_inputs = t.data.natural_dim in (2, 3)
+    cols = st.columns([3, 2]) if show_inputs else [st.container()]
+    with cols[0]:
+        if state.lt_frames:
+            frame = frame_from_snapshot(state.lt_frames[-1], state.lt_projection)
+            title = "embedding of held-out classes" + (
+                "" if frame.manifold else f" (fixed PCA view of {dim}-D)"
+            )
+            st.plotly_chart(
+                embedding_figure(frame, title=title),
+                key=f"lt_embedding_{min(dim, 4)}",
+                width="stretch",
+            )
+        else:
+            st.info("Press **Play** or **Step** to start training.", icon=":material/play_arrow:")
+    if show_inputs:
+        with cols[1]:
+            st.plotly_chart(
+                input_space_figure(t.data.test.x.numpy(), t.data.test.y.numpy(),
+                                   title="input space (held-out classes)"),
+                key="lt_inputs",
+                width="stretch",
+            )  # fmt: skip
+    history_chart(t)
+    if playing and not state.lt_playing:  # finished or diverged: stop ticking, show the replay
+        st.rerun(scope="app")
+
+
+def replay_section(t: Trainer) -> None:
+    frames = st.session_state.lt_frames
+    if len(frames) < 2:
+        return
+    st.subheader("Replay")
+    st.caption(
+        "The recorded snapshots as an animation that plays in your browser, in a fixed view "
+        "(for more than 3 dimensions, the PCA basis of the last snapshot)."
+    )
+    built_for, figure = st.session_state.get("lt_replay", (None, None))
+    if built_for != frames[-1].step:  # rebuilt only when training went on
+        projection = FixedProjection().fit(frames[-1].probe_embeddings)
+        pick = [frames[i] for i in _even(len(frames), REPLAY_FRAMES)]
+        figure = replay_figure([frame_from_snapshot(s, projection) for s in pick])
+        st.session_state.lt_replay = (frames[-1].step, figure)
+    st.plotly_chart(figure, key="lt_replay_chart", width="stretch")
+    return figure
+
+
+def _even(n: int, k: int) -> list[int]:
+    """Up to k indices evenly spread over range(n), first and last included."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def downloads(t: Trainer, replay) -> None:
+    config = t.config.to_dict()
+    name = f"symsynth-{t.config.dataset}-{t.config.loss}-{t.config.synthesis}-seed{t.config.seed}"
+
+    def weights() -> bytes:
+        buffer = io.BytesIO()
+        torch.save(t.model.state_dict(), buffer)
+        return buffer.getvalue()
+
+    cols = st.columns(4)
+    cols[0].download_button(
+        "Config (JSON)", json.dumps(config, indent=2), f"{name}.json", "application/json",
+        on_click="ignore", icon=":material/settings:", width="stretch",
+    )  # fmt: skip
+    cols[1].download_button(
+        "Metrics (CSV)", pd.DataFrame(t.history).to_csv(index=False), f"{name}.csv", "text/csv",
+        on_click="ignore", icon=":material/table:", width="stretch",
+        disabled=not t.history,
+    )  # fmt: skip
+    cols[2].download_button(
+        "Weights (state_dict)", weights, f"{name}.pt", "application/octet-stream",
+        on_click="ignore", icon=":material/download:", width="stretch",
+    )  # fmt: skip
+    cols[3].download_button(
+        "Replay (HTML)",
+        (lambda: replay.to_html(include_plotlyjs=True, full_html=True)) if replay else "",
+        f"{name}-replay.html", "text/html", on_click="ignore", icon=":material/movie:",
+        width="stretch", disabled=replay is None,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the page
+
+load_url_state()
+st.session_state.setdefault("lt_playing", False)
+
+st.title("Live Training")
+st.markdown(
+    "Train a small embedder and watch the **synthetic points** (red, dashed outline) and the "
+    "**mined negative pairs** (red when a synthetic point was chosen) move with the held-out "
+    "classes. Switch synthesis between *none*, *symm* and *ee* to compare."
+)
+
+with st.sidebar:
+    st.header("Setup")
+    st.selectbox("Data", DATASETS, format_func=DATASET_LABELS.get, key="lt_dataset")
+    st.selectbox("Model", MODELS, key="lt_model", help="auto: a CNN for images, else an MLP.")
+    st.select_slider("Embedding dimension", DIMS, key="lt_dim")
+    st.selectbox("Loss", tuple(LOSSES), format_func=LOSS_LABELS.get, key="lt_loss")
+    st.segmented_control("Synthesis", METHODS, key="lt_synthesis", required=True)
+    st.select_slider("Learning rate", LRS, key="lt_lr", format_func=lambda v: f"{v:g}")
+    left, right = st.columns(2)
+    left.number_input("P classes / batch", 2, 64, step=1, key="lt_p")
+    right.selectbox("K per class", (2, 4, 6, 8), key="lt_k")
+    left.number_input("Seed", 0, 2**31 - 1, step=1, key="lt_seed")
+    right.selectbox("Steps", STEP_BUDGETS, key="lt_steps")
+    st.select_slider(
+        "Speed (steps per update)", SPEEDS, key="lt_speed",
+        help=f"Training steps per redraw; the view redraws every {TICK_SECONDS:g} s while playing.",
+    )  # fmt: skip
+    options = dataset_options(st.session_state.lt_dataset)
+    st.caption(", ".join(f"{k}={v}" for k, v in options.items() if v is not None) or "")
+
+write_url_state()
+run = trainer()
+if run is None:
+    st.error(st.session_state.lt_error, icon=":material/error:")
+    st.stop()
+
+playing = st.session_state.lt_playing
+buttons = st.columns([1, 1, 1, 1, 4])
+buttons[0].button(
+    "Play", on_click=play, icon=":material/play_arrow:", type="primary", width="stretch",
+    disabled=playing or run.done or bool(st.session_state.get("lt_error")),
+)  # fmt: skip
+buttons[1].button(
+    "Pause", on_click=pause, icon=":material/pause:", width="stretch", disabled=not playing
+)
+buttons[2].button(
+    f"Step +{SNAPSHOT_EVERY}", on_click=step_once, icon=":material/skip_next:",
+    width="stretch", disabled=playing or run.done or bool(st.session_state.get("lt_error")),
+)  # fmt: skip
+buttons[3].button("Reset", on_click=reset, icon=":material/replay:", width="stretch")
+buttons[4].caption(run.data.description)
+
+st.fragment(live_view, run_every=TICK_SECONDS if playing else None)()
+
+if not playing:
+    replay = replay_section(run)
+    st.subheader("Downloads")
+    downloads(run, replay)

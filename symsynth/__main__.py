@@ -1,0 +1,5 @@
+"""``python -m symsynth``: see symsynth.cli."""
+
+from symsynth.cli import main
+
+raise SystemExit(main())
