@@ -8,70 +8,71 @@ import streamlit as st
 
 from symsynth.viz import circle_point, reflection_figure, reflection_scene, similarity_heatmap
 
-st.set_page_config(page_title="symsynth · Symmetrical Synthesis", page_icon=":material/flip:", layout="wide")
+st.set_page_config(
+    page_title="symsynth · Symmetrical Synthesis", layout="wide"
+)
 
 PAPER = "https://arxiv.org/abs/2001.11658"
+# Streamlit's multipage app: app.py is Home, every script in pages/ is a page (a new file in
+# pages/ appears in the sidebar and in the links below by itself).
+PAGES = sorted(Path(__file__).parent.joinpath("pages").glob("*.py"))
 
 
-def home() -> None:
-    st.title("Symmetrical Synthesis for deep metric learning")
+def page_label(path: Path) -> str:
+    """'2_Live_Training.py' -> 'Live Training', as Streamlit names it in the sidebar."""
+    return path.stem.split("_", 1)[-1].replace("_", " ") if path.stem[0].isdigit() else path.stem
+
+
+st.title("Symmetrical Synthesis for deep metric learning")
+st.markdown(
+    "Metric learning pulls same-class embeddings together and pushes other classes away, and "
+    "it learns most from **hard negatives**. *Symmetrical Synthesis* (Symm) makes hard "
+    "negatives for free, with plain algebra in the embedding space: no generator network, no "
+    "extra hyper-parameter, plug-and-play for any pair-based loss."
+)
+
+spread = st.slider(
+    "Angle between the positive pair a and p (degrees)",
+    min_value=5,
+    max_value=120,
+    value=50,
+    key="home_spread",
+    help="Class A's pair is a and p; class B's pair is n₁ and n₂, fixed.",
+)
+scene = reflection_scene(
+    [circle_point(a) for a in (20, 20 + spread, 150, 215)],
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("1 · Reflect")
     st.markdown(
-        "Metric learning pulls same-class embeddings together and pushes other classes away, and "
-        "it learns most from **hard negatives**. *Symmetrical Synthesis* (Symm) makes hard "
-        "negatives for free, with plain algebra in the embedding space: no generator network, no "
-        "extra hyper-parameter, plug-and-play for any pair-based loss."
+        "Each point of a positive pair is mirrored about the line through the other: "
+        "a′ = sym(a; p) and p′ = sym(p; a) keep their norm and their similarity to the axis, "
+        "and land closer to other classes."
     )
-
-    spread = st.slider(
-        "Angle between the positive pair a and p (degrees)",
-        min_value=5,
-        max_value=120,
-        value=50,
-        key="home_spread",
-        help="Class A's pair is a and p; class B's pair is n₁ and n₂, fixed.",
+    st.plotly_chart(
+        reflection_figure(scene, mined=False, height=430), key="home_reflect", width="stretch"
     )
-    scene = reflection_scene(
-        [circle_point(a) for a in (20, 20 + spread, 150, 215)],
+with right:
+    st.subheader("2 · Mine the hardest negative pair")
+    st.markdown(
+        "Each class now has a group of four points. Between two classes the loss uses the "
+        "closest pair over all 4 × 4 combinations, original or synthetic (outlined)."
     )
-
-    left, right = st.columns(2)
-    with left:
-        st.subheader("1 · Reflect")
-        st.markdown(
-            "Each point of a positive pair is mirrored about the line through the other: "
-            "a′ = sym(a; p) and p′ = sym(p; a) keep their norm and their similarity to the axis, "
-            "and land closer to other classes."
-        )
-        st.plotly_chart(
-            reflection_figure(scene, mined=False, height=430), key="home_reflect", width="stretch"
-        )
-    with right:
-        st.subheader("2 · Mine the hardest negative pair")
-        st.markdown(
-            "Each class now has a group of four points. Between two classes the loss uses the "
-            "closest pair over all 4 × 4 combinations, original or synthetic (outlined)."
-        )
-        st.plotly_chart(
-            reflection_figure(scene, construction=False, height=430),
-            key="home_mine",
-            width="stretch",
-        )
-        st.plotly_chart(similarity_heatmap(scene), key="home_heatmap", width="stretch")
-
-    st.caption(
-        f"G. Gu and B. Ko, *Symmetrical Synthesis for Deep Metric Learning*, AAAI 2020 "
-        f"([arXiv 2001.11658]({PAPER})). Every number on these pages comes from the `symsynth` "
-        "package, the same code the command line `python -m symsynth train` runs."
+    st.plotly_chart(
+        reflection_figure(scene, construction=False, height=430),
+        key="home_mine",
+        width="stretch",
     )
+    st.plotly_chart(similarity_heatmap(scene), key="home_heatmap", width="stretch")
 
-    st.subheader("Explore")
-    for page in PAGES[1:]:
-        st.page_link(page)
+st.caption(
+    f"G. Gu and B. Ko, *Symmetrical Synthesis for Deep Metric Learning*, AAAI 2020 "
+    f"([arXiv 2001.11658]({PAPER})). Every number on these pages comes from the `symsynth` "
+    "package, the same code the command line `python -m symsynth train` runs."
+)
 
-
-# Home, then every script in pages/ in Streamlit's order (a new page file appears by itself).
-PAGES = [
-    st.Page(home, title="Home", icon=":material/home:", default=True),
-    *(st.Page(str(path)) for path in sorted(Path(__file__).parent.glob("pages/*.py"))),
-]
-st.navigation(PAGES).run()
+st.subheader("Explore")
+for path in PAGES:
+    st.page_link(f"pages/{path.name}", label=page_label(path))

@@ -17,9 +17,7 @@ from symsynth.viz import (
     sphere_point,
 )
 
-st.set_page_config(
-    page_title="Reflection Lab · symsynth", page_icon=":material/flip:", layout="wide"
-)
+st.set_page_config(page_title="Reflection Lab · symsynth", layout="wide")
 
 POINTS = (("a", "a"), ("p", "p"), ("n1", "n₁"), ("n2", "n₂"))
 # URL parameter -> (default, min, max); angles in degrees

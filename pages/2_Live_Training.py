@@ -15,14 +15,16 @@ import math
 import pandas as pd
 import streamlit as st
 
-st.set_page_config(
-    page_title="Live Training · symsynth", page_icon=":material/flip:", layout="wide"
-)
+st.set_page_config(page_title="Live Training · symsynth", layout="wide")
 
 with st.spinner("Loading the training core…"):
     import torch
 
-    from symsynth.data import DATASETS, dataset_options
+    # The models here are tiny: one thread is faster than two fighting for the same cores, and
+    # keeps one browser session's training from slowing every other session down.
+    torch.set_num_threads(1)
+
+    from symsynth.data import DATASETS, dataset_options, load_dataset
     from symsynth.losses import LOSSES
     from symsynth.synthesis import METHODS
     from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged
@@ -187,6 +189,16 @@ def advance(t: Trainer, n_steps: int) -> None:
         st.session_state.lt_playing = False
 
 
+def fit_p_to_dataset() -> None:
+    """A new dataset may have fewer training classes than P: offer the most it can take."""
+    state = st.session_state
+    try:
+        n_train = len(load_dataset(state.lt_dataset, int(state.lt_seed)).train.classes)
+    except ValueError:
+        return  # the page shows the dataset's own error
+    state.lt_p = max(2, min(int(state.lt_p), n_train))
+
+
 def play() -> None:
     st.session_state.lt_playing = True
 
@@ -240,43 +252,32 @@ def status_line(t: Trainer) -> str:
     return " · ".join(parts)
 
 
-def live_view() -> None:
-    """One tick: train a chunk while playing, then redraw the view, the charts and the status."""
+def live_view(history_box) -> None:
+    """One tick: train a chunk while playing, then redraw the embedding, the status and (in
+    ``history_box``, below the input space) the live charts."""
     state = st.session_state
-    t = state.get("lt_trainer")
-    if t is None:
-        return
+    t = state.lt_trainer
     playing = state.lt_playing
     if playing and not state.get("lt_error"):
         advance(t, int(state.lt_speed))
     if state.get("lt_error"):
         st.error(state.lt_error, icon=":material/error:")
     st.markdown(status_line(t))
-    dim = t.config.embedding_dim
-    show_inputs = t.data.natural_dim in (2, 3)
-    cols = st.columns([3, 2]) if show_inputs else [st.container()]
-    with cols[0]:
-        if state.lt_frames:
-            frame = frame_from_snapshot(state.lt_frames[-1], state.lt_projection)
-            title = "embedding of held-out classes" + (
-                "" if frame.manifold else f" (fixed PCA view of {dim}-D)"
-            )
-            st.plotly_chart(
-                embedding_figure(frame, title=title),
-                key=f"lt_embedding_{min(dim, 4)}",
-                width="stretch",
-            )
-        else:
-            st.info("Press **Play** or **Step** to start training.", icon=":material/play_arrow:")
-    if show_inputs:
-        with cols[1]:
-            st.plotly_chart(
-                input_space_figure(t.data.test.x.numpy(), t.data.test.y.numpy(),
-                                   title="input space (held-out classes)"),
-                key="lt_inputs",
-                width="stretch",
-            )  # fmt: skip
-    history_chart(t)
+    if state.lt_frames:
+        dim = t.config.embedding_dim
+        frame = frame_from_snapshot(state.lt_frames[-1], state.lt_projection)
+        title = "embedding of held-out classes" + (
+            "" if frame.manifold else f" (fixed PCA view of {dim}-D)"
+        )
+        st.plotly_chart(
+            embedding_figure(frame, title=title),
+            key=f"lt_embedding_{min(dim, 4)}",
+            width="stretch",
+        )
+    else:
+        st.info("Press **Play** or **Step** to start training.", icon=":material/play_arrow:")
+    with history_box:
+        history_chart(t)
     if playing and not state.lt_playing:  # finished or diverged: stop ticking, show the replay
         st.rerun(scope="app")
 
@@ -352,7 +353,10 @@ st.markdown(
 
 with st.sidebar:
     st.header("Setup")
-    st.selectbox("Data", DATASETS, format_func=DATASET_LABELS.get, key="lt_dataset")
+    st.selectbox(
+        "Data", DATASETS, format_func=DATASET_LABELS.get, key="lt_dataset",
+        on_change=fit_p_to_dataset,
+    )  # fmt: skip
     st.selectbox("Model", MODELS, key="lt_model", help="auto: a CNN for images, else an MLP.")
     st.select_slider("Embedding dimension", DIMS, key="lt_dim")
     st.selectbox("Loss", tuple(LOSSES), format_func=LOSS_LABELS.get, key="lt_loss")
@@ -392,7 +396,22 @@ buttons[2].button(
 buttons[3].button("Reset", on_click=reset, icon=":material/replay:", width="stretch")
 buttons[4].caption(run.data.description)
 
-st.fragment(live_view, run_every=TICK_SECONDS if playing else None)()
+show_inputs = run.data.natural_dim in (2, 3)
+view, inputs = st.columns([3, 2]) if show_inputs else (st.container(), None)
+history_box = st.container()
+if inputs is not None:  # the input space does not change while training: drawn once per run
+    with inputs:
+        st.plotly_chart(
+            input_space_figure(
+                run.data.test.x.numpy(),
+                run.data.test.y.numpy(),
+                title="input space (held-out classes)",
+            ),
+            key="lt_inputs",
+            width="stretch",
+        )
+with view:
+    st.fragment(live_view, run_every=TICK_SECONDS if playing else None)(history_box)
 
 if not playing:
     replay = replay_section(run)

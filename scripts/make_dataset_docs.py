@@ -5,7 +5,7 @@ glyphs; drawn with Pillow) and rewrites the block between the ``<!-- numbers:sta
 ``<!-- numbers:end -->`` markers of docs/DATASETS.md: sizes, generation time and the raw
 baseline (nearest neighbour on the raw inputs, cosine, query excluded) on the test classes.
 
-    .venv/bin/python scripts/make_dataset_docs.py            # everything (about a minute)
+    .venv/bin/python scripts/make_dataset_docs.py            # everything (one to two minutes)
     .venv/bin/python scripts/make_dataset_docs.py --no-docs  # figures only, print the table
 """
 
@@ -36,8 +36,14 @@ BACKGROUND, INK = (255, 255, 255), (40, 40, 40)
 TRAIN_BAR, TEST_BAR = (31, 119, 180), (214, 39, 40)
 
 
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+TAB10 += ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
 def palette(n: int) -> list[tuple[int, int, int]]:
-    """``n`` distinct colours around the hue circle."""
+    """``n`` distinct colours: matplotlib's tab10 up to 10, else steps around the hue circle."""
+    if n <= len(TAB10):
+        return [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in TAB10[:n]]
     colours = []
     for k in range(n):
         r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.75, 0.85)
@@ -91,8 +97,14 @@ def scatter_png(ds: Dataset, path: Path, size: int = 420) -> None:
             draw.ellipse(box, outline=colour, width=2)
         else:
             draw.ellipse(box, fill=colour)
-    title = f"{ds.name}: ● {len(ds.train.classes)} train classes   ○ {len(ds.test.classes)} test"
-    draw.text((margin, 8), title, fill=INK, font=font(14))
+    # legend: a filled dot for training classes, a ring for test classes
+    draw.text((margin, 8), ds.name, fill=INK, font=font(14))
+    x0 = margin + 110
+    draw.ellipse([x0, 12, x0 + 8, 20], fill=INK)
+    draw.text((x0 + 14, 8), f"{len(ds.train.classes)} train classes", fill=INK, font=font(14))
+    x0 += 150
+    draw.ellipse([x0, 12, x0 + 8, 20], outline=INK, width=2)
+    draw.text((x0 + 14, 8), f"{len(ds.test.classes)} test classes", fill=INK, font=font(14))
     image.save(path, optimize=True)
 
 

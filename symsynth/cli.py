@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default=d.model, choices=MODELS)
     t.add_argument("--embedding-dim", type=int, default=64)
     t.add_argument("--lr", type=float, default=0.001)
-    t.add_argument("--p", type=int, default=d.p, help="classes per batch")
+    t.add_argument("--p", type=int, default=None, help="classes per batch (default: up to 8)")
     t.add_argument("--k", type=int, default=d.k, help="samples per class per batch (even)")
     t.add_argument("--eval-every", type=int, default=0, help="steps between evaluations")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")

@@ -170,7 +170,7 @@ def pairwise_f1(labels: np.ndarray | Tensor, clusters: np.ndarray | Tensor) -> f
 
     def pairs(counts: np.ndarray) -> float:
         counts = counts.astype(np.int64)
-        return float((counts * counts // 2).sum())
+        return float((counts * (counts - 1) // 2).sum())
 
     table = contingency_matrix(y, c, sparse=True)
     tp = pairs(table.data)

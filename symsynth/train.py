@@ -69,8 +69,8 @@ class TrainConfig:
     synthesis: str = "symm"
     hparams: dict[str, float] = field(default_factory=dict)
     lr: float = 0.01
-    p: int = 8
-    k: int = 2
+    p: int | None = None  # classes per batch; None: min(8, training classes)
+    k: int = 4
     epochs: int = 10
     max_steps: int | None = None  # overrides epochs when set
     seed: int = 0
@@ -103,7 +103,11 @@ class TrainConfig:
             f"unknown synthesis {self.synthesis!r}; choose one of {', '.join(METHODS)}",
         )
         need(self.model in MODELS, f"unknown model {self.model!r}; choose one of {MODELS}")
-        for name in ("embedding_dim", "p", "k", "epochs", "snapshot_every", "probe_size"):
+        need(
+            self.p is None or (isinstance(self.p, int) and self.p >= 2),
+            f"p must be None (auto) or a whole number >= 2, got {self.p!r}",
+        )
+        for name in ("embedding_dim", "k", "epochs", "snapshot_every", "probe_size"):
             value = getattr(self, name)
             need(
                 isinstance(value, int) and not isinstance(value, bool) and value >= 1,
@@ -181,7 +185,8 @@ class Trainer:
         self.loss_fn = build_loss(config.loss, config.synthesis, **config.hparams)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         train_y = self.data.train.y
-        self.sampler = PKSampler(train_y, config.p, config.k, seed=config.seed)
+        p = config.p or min(8, len(self.data.train.classes))
+        self.sampler = PKSampler(train_y, p, config.k, seed=config.seed)
         self.max_steps = config.max_steps or config.epochs * len(self.sampler)
         self.step_count = 0
         self.history: list[dict[str, Any]] = []  # one row per step: step, loss (+ metrics)
@@ -233,8 +238,8 @@ class Trainer:
                     p.copy_(old)
             raise TrainingDiverged(step, "weights", self.config.lr)
         self.step_count = step
-        self.history.append({"step": step, "loss": float(loss)})
-        return float(loss), raw.detach(), y
+        self.history.append({"step": step, "loss": loss.item()})
+        return self.history[-1]["loss"], raw.detach(), y
 
     def run(self, n_steps: int) -> list[Snapshot]:
         """Up to ``n_steps`` optimiser steps; the snapshots recorded on the way."""

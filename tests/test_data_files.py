@@ -164,6 +164,10 @@ def test_test_fraction_sets_how_many_classes_are_held_out() -> None:
         ),
         ({"test_fraction": 1.0}, r"test_fraction=1\.0 must be strictly between 0 and 1"),
         ({"max_rows": 0}, r"max_rows must be a positive integer, got 0"),
+        ({"max_uncompressed_bytes": -5}, r"max_uncompressed_bytes must be a positive integer"),
+        ({"test_fraction": "half"}, r"test_fraction='half' must be strictly between 0 and 1"),
+        ({"seed": -1}, r"seed must be an integer between 0 and"),
+        ({"label_column": 3}, r"label_column must be a column name \(text\), got 3"),
         ({"image_size": "big"}, r"image_size must be a positive integer"),
     ],
 )
@@ -269,6 +273,7 @@ def test_object_arrays_are_never_unpickled() -> None:
         ({"x": np.zeros((5, 2)), "y": np.arange(4)}, r"x has 5 items but y has 4 labels"),
         ({"x": np.array([[1.0], [np.nan]]), "y": np.arange(2)}, r"NaN or infinite.*item 1"),
         ({"x": np.array([[np.inf], [1.0]]), "y": np.arange(2)}, r"NaN or infinite.*item 0"),
+        ({"x": np.array([[1.0], [1e300]]), "y": np.arange(2)}, r"too large for float32.*item 1"),
         ({"x": np.array([["a"], ["b"]]), "y": np.arange(2)}, r"x has dtype <U1, not numbers"),
         ({"x": np.zeros((4, 2)), "y": np.zeros(4)}, r"y has dtype float64; labels must be integ"),
         ({"x": np.zeros((4, 2)), "y": np.zeros((4, 1), int)}, r"y must be one label per item"),

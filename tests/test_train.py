@@ -48,13 +48,14 @@ def test_same_seed_same_run_bitwise(synthesis):
     assert not torch.equal(weights(other), weights(runs[0]))
 
 
-def test_training_improves_held_out_recall_on_digits():
-    cfg = TrainConfig(dataset="digits", embedding_dim=16, lr=0.003, p=5, k=4, max_steps=150,
+def test_training_improves_retrieval_of_unseen_digits():
+    # a random CNN already retrieves digits well (R@1 ~0.95); MAP@R shows the gain
+    cfg = TrainConfig(dataset="digits", embedding_dim=32, lr=0.001, p=5, k=4, max_steps=300,
                       eval_every=0, loss="triplet", synthesis="symm")  # fmt: skip
     t = Trainer(cfg)
-    before = t.evaluate()["recall@1"]
-    t.run(150)
-    assert t.evaluate()["recall@1"] > before
+    before = t.evaluate(full=True)["map@r"]
+    t.run(300)
+    assert t.evaluate(full=True)["map@r"] > before + 0.01
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):

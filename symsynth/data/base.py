@@ -17,6 +17,7 @@ from torch import Tensor
 
 SPLITS = ("class-disjoint", "stratified")
 MIN_CLASSES_PER_SIDE = 2  # a retrieval test needs negatives; a training batch needs them too
+MAX_SEED = 2**32 - 1
 
 
 class DataError(ValueError):
@@ -180,6 +181,17 @@ def check_int(name: str, value: Any, low: int, high: int) -> int:
     if not low <= value <= high:
         raise DataError(f"{name}={value} is out of range; choose between {low} and {high}")
     return int(value)
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` as an int in [0, 2³² − 1] or raise a DataError."""
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not 0 <= seed <= MAX_SEED
+    ):
+        raise DataError(f"seed must be an integer between 0 and {MAX_SEED}, got {seed!r}")
+    return int(seed)
 
 
 def check_float(name: str, value: Any, low: float, high: float) -> float:

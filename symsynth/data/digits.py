@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from symsynth.data.base import Dataset, assemble, check_train_classes
@@ -9,7 +11,7 @@ from symsynth.data.base import Dataset, assemble, check_train_classes
 DEFAULT_TRAIN_CLASSES = (0, 1, 2, 3, 4)
 
 
-def digits(seed: int = 0, *, train_classes=DEFAULT_TRAIN_CLASSES) -> Dataset:
+def digits(seed: int = 0, *, train_classes: Sequence[int] = DEFAULT_TRAIN_CLASSES) -> Dataset:
     """The digits as float images ``[N, 1, 8, 8]`` in [0, 1]; train 0-4, test 5-9 by default.
 
     The data are fixed, so ``seed`` changes nothing (it is kept for a uniform interface).

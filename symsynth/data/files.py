@@ -25,6 +25,7 @@ from symsynth.data.base import (
     SPLITS,
     DataError,
     Dataset,
+    check_seed,
     class_disjoint_split,
     stratified_split,
 )
@@ -83,11 +84,19 @@ def load_file(
     """
     if split not in SPLITS:
         raise DataError(f"split={split!r} is not known; use one of: {', '.join(SPLITS)}")
-    if not 0.0 < test_fraction < 1.0:
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, int | float)
+        or not 0.0 < test_fraction < 1.0
+    ):
         raise DataError(f"test_fraction={test_fraction!r} must be strictly between 0 and 1")
+    if not isinstance(label_column, str):
+        raise DataError(f"label_column must be a column name (text), got {label_column!r}")
+    seed = check_seed(seed)
     for key, value in [
         ("max_bytes", max_bytes),
         ("max_rows", max_rows),
+        ("max_uncompressed_bytes", max_uncompressed_bytes),
         ("image_size", image_size),
     ]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -285,13 +294,15 @@ def _parse_npz(data: bytes, max_rows: int, max_uncompressed: int) -> tuple[np.nd
             f" max_rows"
         )
     scale = 255.0 if x.dtype == np.uint8 and x.ndim >= 3 else 1.0
-    x = x.astype(np.float64)
-    if not np.isfinite(x).all():
-        bad = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
+        x = x.astype(np.float32)
+    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if not finite.all():
         raise DataError(
-            f"x holds NaN or infinite values (first in item {bad}); replace or drop them"
+            f"x holds NaN or infinite values, or values too large for float32 (first in item"
+            f" {int(np.flatnonzero(~finite)[0])}); replace or drop them"
         )
-    x = _as_images(x) / scale if x.ndim >= 3 else x.reshape(len(x), -1)
+    x = _as_images(x) / np.float32(scale) if x.ndim >= 3 else x.reshape(len(x), -1)
     if y.dtype.kind == "S":
         y = np.char.decode(y, "utf-8", errors="replace")
     return x.astype(np.float32), y.tolist()

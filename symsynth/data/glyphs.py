@@ -14,6 +14,8 @@ first classes of a large set equal those of a smaller set with the same seed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from symsynth.data.base import (
@@ -192,7 +194,7 @@ def glyphs(
     image_size: int = 28,
     distortion: float = 1.0,
     noise: float = 0.15,
-    train_classes=None,
+    train_classes: Sequence[int] | None = None,
 ) -> Dataset:
     """The procedural glyph set as float images ``[N, 1, S, S]`` in [0, 1].
 

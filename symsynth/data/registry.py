@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from symsynth.data.base import DataError, Dataset, Split
+from symsynth.data.base import DataError, Dataset, Split, check_seed
 from symsynth.data.digits import digits
 from symsynth.data.glyphs import glyphs
 from symsynth.data.toys import blobs, rings, spirals, toy_circle, toy_sphere
@@ -25,7 +25,6 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "glyphs": glyphs,
 }
 DATASETS: tuple[str, ...] = tuple(_BUILDERS)
-MAX_SEED = 2**32 - 1
 
 
 def dataset_options(name: str) -> dict[str, Any]:
@@ -59,16 +58,11 @@ def load_dataset(name: str, seed: int = 0, **options: Any) -> Dataset:
             f"unknown option {unknown[0]!r} for dataset {name!r}; valid options are:"
             f" {', '.join(valid) or '(none)'}"
         )
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, int | np.integer)
-        or not 0 <= seed <= MAX_SEED
-    ):
-        raise DataError(f"seed must be an integer between 0 and {MAX_SEED}, got {seed!r}")
+    seed = check_seed(seed)
     frozen = tuple(
         sorted((key, _freeze(key, value)) for key, value in {**valid, **options}.items())
     )
-    return _copy(_load_cached(name, int(seed), frozen))
+    return _copy(_load_cached(name, seed, frozen))
 
 
 def _builder(name: str) -> Callable[..., Dataset]:
@@ -90,7 +84,7 @@ def _freeze(key: str, value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)
 def _load_cached(name: str, seed: int, frozen: tuple[tuple[str, Any], ...]) -> Dataset:
     return _BUILDERS[name](seed, **dict(frozen))
 

@@ -12,6 +12,7 @@ the unseen test classes lie between the training classes. ``train_classes`` chan
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -107,7 +108,7 @@ def toy_circle(
     n_classes: int = 8,
     samples_per_class: int = 50,
     spread: float = 0.15,
-    train_classes=None,
+    train_classes: Sequence[int] | None = None,
 ) -> Dataset:
     """Class clusters on the unit circle, items given directly as 2-D unit vectors.
 
@@ -138,7 +139,7 @@ def toy_sphere(
     n_classes: int = 12,
     samples_per_class: int = 50,
     spread: float = 0.15,
-    train_classes=None,
+    train_classes: Sequence[int] | None = None,
 ) -> Dataset:
     """Class clusters on the unit sphere S², items given directly as 3-D unit vectors.
 
@@ -182,7 +183,7 @@ def blobs(
     samples_per_class: int = 50,
     spread: float = 0.12,
     dim: int = 2,
-    train_classes=None,
+    train_classes: Sequence[int] | None = None,
 ) -> Dataset:
     """Gaussian blobs at random, well separated centres in the square (or cube) [-1, 1]^dim.
 
@@ -211,7 +212,7 @@ def rings(
     samples_per_class: int = 50,
     spread: float = 0.03,
     dim: int = 2,
-    train_classes=None,
+    train_classes: Sequence[int] | None = None,
 ) -> Dataset:
     """Concentric rings (2-D) or spherical shells (3-D): class k has radius (k + 1) / n.
 
@@ -242,10 +243,10 @@ def spirals(
     seed: int = 0,
     *,
     n_classes: int = 6,
-    samples_per_class: int = 50,
+    samples_per_class: int = 100,
     spread: float = 0.03,
     turns: float = 1.0,
-    train_classes=None,
+    train_classes: Sequence[int] | None = None,
 ) -> Dataset:
     """Interleaved spiral arms in the plane: arm k starts at angle 2πk/n and winds ``turns`` times.
 
