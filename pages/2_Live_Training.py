@@ -181,7 +181,9 @@ def record(snapshots) -> None:
 def advance(t: Trainer, n_steps: int) -> None:
     """Train ``n_steps`` more steps (or to the end); a divergence stops play with its message."""
     try:
-        record(t.run(n_steps))
+        # In strides of one snapshot: a divergence loses at most the stride it happened in.
+        for start in range(0, n_steps, SNAPSHOT_EVERY):
+            record(t.run(min(SNAPSHOT_EVERY, n_steps - start)))
     except TrainingDiverged as err:
         st.session_state.lt_error = str(err)
         st.session_state.lt_playing = False

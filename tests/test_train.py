@@ -48,6 +48,7 @@ def test_same_seed_same_run_bitwise(synthesis):
     assert not torch.equal(weights(other), weights(runs[0]))
 
 
+@pytest.mark.slow
 def test_training_improves_retrieval_of_unseen_digits():
     # a random CNN already retrieves digits well (R@1 ~0.95); MAP@R shows the gain
     cfg = TrainConfig(dataset="digits", embedding_dim=32, lr=0.001, p=5, k=4, max_steps=300,
