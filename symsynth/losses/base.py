@@ -82,7 +82,14 @@ class MetricLoss(nn.Module):
         score = mined_scores(
             e, labels, self.synthesis, self.mode, self.metric, self.alpha, self.beta, self.n_inner
         )
-        return self.compute(score, labels, e)
+        loss = self.compute(score, labels, e)
+        if not torch.isfinite(loss):
+            raise ValueError(
+                f"the {type(self).__name__} overflowed to {loss.item()}; the embeddings are too"
+                f" large (max |x| = {embeddings.detach().abs().max().item():.3g})."
+                " Normalise them or lower the learning rate."
+            )
+        return loss
 
     def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         raise NotImplementedError
