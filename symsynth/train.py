@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from symsynth.data import Dataset, load_dataset
-from symsynth.losses import LOSSES, build_loss
+from symsynth.losses import LOSSES, LossOverflow, build_loss
 from symsynth.metrics import evaluate
 from symsynth.mining import hardest_negatives, points_table
 from symsynth.models import build_model
@@ -221,9 +221,10 @@ class Trainer:
         raw = self.model.forward_raw(x)
         if not torch.isfinite(raw).all():
             raise TrainingDiverged(step, "embedding", self.config.lr)
-        loss = self.loss_fn(raw, y)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(step, "loss", self.config.lr)
+        try:
+            loss = self.loss_fn(raw, y)
+        except LossOverflow as err:
+            raise TrainingDiverged(step, "loss", self.config.lr) from err
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]

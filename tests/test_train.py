@@ -153,3 +153,14 @@ def test_config_round_trips_and_rejects_unknown_keys():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown config key"):
         TrainConfig.from_dict({"datset": "digits"})
+
+
+def test_a_loss_overflow_is_reported_as_divergence():
+    t = Trainer(TrainConfig(**{**TOY, "embedding_dim": 8}, loss="npair", max_steps=5))
+    with torch.no_grad():
+        for p in t.model.parameters():
+            p.mul_(1e12)  # raw embeddings so large that the N-pair logits overflow
+    before = weights(t).clone()
+    with pytest.raises(TrainingDiverged, match="step 1: the loss"):
+        t.run(1)
+    assert torch.equal(weights(t), before) and t.step_count == 0

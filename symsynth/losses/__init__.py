@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 
 from symsynth.losses.angular import AngularLoss
-from symsynth.losses.base import MetricLoss
+from symsynth.losses.base import LossOverflow, MetricLoss
 from symsynth.losses.contrastive import ContrastiveLoss
 from symsynth.losses.lifted import LiftedStructureLoss
 from symsynth.losses.npair import NPairLoss
@@ -62,4 +62,4 @@ def build_loss(name: str, synthesis: str = "none", **hparams: float) -> MetricLo
     return LOSSES[name](synthesis=synthesis, **hparams)
 
 
-__all__ = ["LOSSES", "SYNTHESIS", "MetricLoss", "build_loss", "hyperparameters"]
+__all__ = ["LOSSES", "SYNTHESIS", "LossOverflow", "MetricLoss", "build_loss", "hyperparameters"]

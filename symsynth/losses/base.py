@@ -16,6 +16,10 @@ from symsynth.mining import Mined, mine, mined_scores
 from symsynth.synthesis import check_method
 
 
+class LossOverflow(ValueError):
+    """The loss came out NaN/inf from finite embeddings (too large for the formula)."""
+
+
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``values`` where ``mask`` holds; 0 (with a gradient path) when nothing does."""
     mask = mask.to(values.dtype)
@@ -84,7 +88,7 @@ class MetricLoss(nn.Module):
         )
         loss = self.compute(score, labels, e)
         if not torch.isfinite(loss):
-            raise ValueError(
+            raise LossOverflow(
                 f"the {type(self).__name__} overflowed to {loss.item()}; the embeddings are too"
                 f" large (max |x| = {embeddings.detach().abs().max().item():.3g})."
                 " Normalise them or lower the learning rate."
