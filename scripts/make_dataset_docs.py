@@ -191,7 +191,7 @@ def table(results: dict[str, list[dict]]) -> str:
     seeds = ", ".join(map(str, GLYPH_SEEDS))
     lines += [
         "",
-        f"Glyphs: mean ± standard deviation over seeds {seeds}; every other row is seed 0."
+        f"Glyphs: mean ± standard deviation over seeds {seeds}; all other rows use seed 0."
         f" Generation times are cold (cache cleared) on the machine that ran the script"
         f" ({torch.get_num_threads()} CPU threads); the data sets are cached in memory after that.",
     ]
