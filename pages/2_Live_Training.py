@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -33,6 +34,7 @@ with st.spinner("Loading the training core…"):
         embedding_figure,
         frame_from_snapshot,
         history_figure,
+        image_grid_figure,
         input_space_figure,
         replay_figure,
     )
@@ -219,11 +221,24 @@ def step_once() -> None:
 # ----------------------------------------------------------------------------- drawing
 
 
+@st.cache_resource
+def _live_figure_component():
+    """Registered once per server process (a renderer holds no session data)."""
+    js = Path(__file__).with_name("live_figure.js").read_text()
+    return st.components.v2.component("symsynth_live_figure", js=js, isolate_styles=False)
+
+
+def live_chart(figure, key: str) -> None:
+    """Draw ``figure`` in a chart that updates in place: the user's zoom and 3-D camera survive
+    every update (st.plotly_chart would remount and reset them), see live_figure.js."""
+    _live_figure_component()(data=figure.to_json(), key=key, width="stretch")
+
+
 def history_chart(t: Trainer) -> None:
     rows = t.history
     evals = [r for r in rows if "recall@1" in r]
     share = st.session_state.lt_share
-    st.plotly_chart(
+    live_chart(
         history_figure(
             steps=[r["step"] for r in rows],
             losses=[r["loss"] for r in rows],
@@ -234,7 +249,6 @@ def history_chart(t: Trainer) -> None:
             synthetic_share=[v for _, v in share],
         ),
         key="lt_history",
-        width="stretch",
     )
 
 
@@ -271,11 +285,7 @@ def live_view(history_box) -> None:
         title = "embedding of held-out classes" + (
             "" if frame.manifold else f" (fixed PCA view of {dim}-D)"
         )
-        st.plotly_chart(
-            embedding_figure(frame, title=title),
-            key=f"lt_embedding_{min(dim, 4)}",
-            width="stretch",
-        )
+        live_chart(embedding_figure(frame, title=title), key=f"lt_embedding_{min(dim, 4)}")
     else:
         st.info("Press **Play** or **Step** to start training.", icon=":material/play_arrow:")
     with history_box:
@@ -398,20 +408,22 @@ buttons[2].button(
 buttons[3].button("Reset", on_click=reset, icon=":material/replay:", width="stretch")
 buttons[4].caption(run.data.description)
 
-show_inputs = run.data.natural_dim in (2, 3)
-view, inputs = st.columns([3, 2]) if show_inputs else (st.container(), None)
+# Beside the live view, what the data looks like (and, as every page needs one, an
+# st.plotly_chart: live_figure.js draws with the plotly.js that Streamlit loads for it).
+view, data_panel = st.columns([3, 2])
 history_box = st.container()
-if inputs is not None:  # the input space does not change while training: drawn once per run
-    with inputs:
-        st.plotly_chart(
-            input_space_figure(
-                run.data.test.x.numpy(),
-                run.data.test.y.numpy(),
-                title="input space (held-out classes)",
-            ),
-            key="lt_inputs",
-            width="stretch",
+with data_panel:
+    test = run.data.test
+    if run.data.natural_dim in (2, 3):
+        panel = input_space_figure(
+            test.x.numpy(), test.y.numpy(), title="input space (held-out classes)"
         )
+    elif run.data.is_image:
+        panel = image_grid_figure(test.x.numpy(), test.y.numpy(), title="held-out classes")
+    else:
+        panel = None
+    if panel is not None:
+        st.plotly_chart(panel, key="lt_inputs", width="stretch")
 with view:
     st.fragment(live_view, run_every=TICK_SECONDS if playing else None)(history_box)
 

@@ -1,8 +1,13 @@
-"""Command line: ``python -m symsynth train ...`` (see ``--help``).
+"""Command line: ``python -m symsynth train ...`` and ``python -m symsynth compare ...``
+(see ``--help`` of each).
 
-Writes into ``--out``: config.json, metrics.json (the evaluate() keys on the held-out
+``train`` writes into ``--out``: config.json, metrics.json (the evaluate() keys on the held-out
 classes), model.pt (the model's state_dict), history.csv (loss per step, metrics at eval
 steps) and checkpoint.pt (everything needed to ``--resume`` an interrupted run exactly).
+
+``compare`` trains losses × synthesis variants × seeds on one configuration (runs are cached,
+see ``symsynth.compare``) and writes into ``--out``: table.md, table.csv, runs.csv,
+comparison.json and the figures bars.html, embeddings.html, curves.html (standalone, offline).
 """
 
 from __future__ import annotations
@@ -17,6 +22,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from symsynth.compare import (
+    Comparison,
+    Progress,
+    RunCache,
+    aggregate,
+    mean_curves,
+    run_comparison,
+    runs_to_csv,
+    to_csv,
+    to_markdown,
+)
 from symsynth.data import DATASETS
 from symsynth.losses import LOSSES
 from symsynth.synthesis import METHODS
@@ -72,7 +88,74 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_compare_parser(sub)
     return parser
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (spaces ignored, empty entries dropped)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``3`` means seeds 0, 1, 2; ``4,7`` means exactly seeds 4 and 7."""
+    try:
+        many = "," in text
+        seeds = tuple(int(s) for s in _names(text)) if many else tuple(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seeds (3) or a list of seeds (0,1,2), got {text!r}"
+        ) from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be >= 0 and at least one, got {text!r}")
+    return seeds
+
+
+def add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``compare`` subcommand's arguments."""
+    d = TrainConfig()
+    c = sub.add_parser(
+        "compare",
+        help="train losses x synthesis variants x seeds and write the paper's table",
+        description="Train every combination of --losses, --synthesis and --seeds with the same "
+        "data, model, batches and budget, then write table.md, table.csv, runs.csv, "
+        "comparison.json and the figures bars.html, embeddings.html and curves.html to --out. "
+        "Finished runs are cached: the same configuration is never trained twice.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    c.add_argument("--dataset", default="digits", choices=DATASETS)
+    c.add_argument("--losses", type=_names, default="triplet,npair",
+                   help=f"comma-separated, from: {', '.join(LOSSES)}")  # fmt: skip
+    c.add_argument("--synthesis", type=_names, default=",".join(METHODS),
+                   help=f"comma-separated, from: {', '.join(METHODS)}")  # fmt: skip
+    c.add_argument("--seeds", type=_seeds, default="3",
+                   help="how many seeds (3: seeds 0,1,2) or a list (4,7)")  # fmt: skip
+    c.add_argument("--epochs", type=int, default=d.epochs)
+    c.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
+    c.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    c.add_argument("--model", default=d.model, choices=MODELS)
+    c.add_argument("--embedding-dim", type=int, default=64)
+    c.add_argument("--lr", type=float, default=0.001)
+    c.add_argument("--p", type=int, default=None, help="classes per batch (None: up to 8)")
+    c.add_argument("--k", type=int, default=d.k, help="samples per class per batch (even)")
+    c.add_argument("--eval-every", type=int, default=d.eval_every,
+                   help="steps between held-out evaluations (0: only at the end)")  # fmt: skip
+    c.add_argument(
+        "--hparam", type=_key_value, action="append", default=[], metavar="LOSS.NAME=VALUE",
+        help="a loss's hyper-parameter, e.g. triplet.margin=0.1 (repeatable)",
+    )  # fmt: skip
+    c.add_argument(
+        "--dataset-option", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
+        help="dataset option, e.g. n_classes=40 (repeatable)",
+    )  # fmt: skip
+    c.add_argument("--cache-dir", type=Path, default=None,
+                   help="where finished runs are kept (default: $SYMSYNTH_CACHE or "
+                   "~/.cache/symsynth/runs)")  # fmt: skip
+    c.add_argument("--no-cache", action="store_true", help="train everything, store nothing")
+    c.add_argument("--threads", type=int, default=None, help="torch CPU threads per run")
+    c.add_argument("--figure-seed", type=int, default=None,
+                   help="the seed whose embeddings are drawn (default: the first)")  # fmt: skip
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -149,11 +232,94 @@ def train(args: argparse.Namespace) -> int:
     return status
 
 
+def comparison_from_args(args: argparse.Namespace) -> Comparison:
+    """The :class:`~symsynth.compare.Comparison` that ``compare``'s arguments describe."""
+    hparams: dict[str, dict[str, Any]] = {}
+    for key, value in args.hparam:
+        loss, dot, name = key.partition(".")
+        if not dot or not loss or not name:
+            raise ValueError(
+                f"--hparam {key}={value}: name the loss too, as LOSS.NAME=VALUE"
+                f" (e.g. triplet.margin=0.1)"
+            )
+        hparams.setdefault(loss, {})[name] = value
+    base = TrainConfig(
+        dataset=args.dataset,
+        dataset_options=dict(args.dataset_option),
+        model=args.model,
+        embedding_dim=args.embedding_dim,
+        lr=args.lr,
+        p=args.p,
+        k=args.k,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        eval_every=args.eval_every,
+    )
+    return Comparison(base, args.losses, args.synthesis, args.seeds, hparams)
+
+
+def compare(args: argparse.Namespace) -> int:
+    from symsynth.viz.compare import curves_figure, embedding_grid, metric_bars, write_html
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    comparison = comparison_from_args(args)
+    comparison.validate()
+    figure_seed = comparison.seeds[0] if args.figure_seed is None else args.figure_seed
+    if figure_seed not in comparison.seeds:
+        raise ValueError(
+            f"--figure-seed {figure_seed} is not among the seeds {list(comparison.seeds)}"
+        )
+    cache = None if args.no_cache else RunCache(args.cache_dir)
+    n_runs = len(comparison.configs())
+    overall = tqdm(total=n_runs, disable=args.quiet, desc="runs", unit="run", file=sys.stderr)
+    current = tqdm(total=1, disable=args.quiet, unit="step", leave=False, file=sys.stderr)
+
+    started = [-1]  # the run the inner bar shows
+
+    def progress(p: Progress) -> None:
+        c = p.config
+        if p.run != started[0]:
+            started[0] = p.run
+            current.reset(total=p.steps)
+            current.set_description(f"{c.loss}+{c.synthesis} seed {c.seed}", refresh=False)
+        current.update(p.step - current.n)
+        if p.finished:
+            overall.set_postfix({"last": "cached" if p.cached else "trained"}, refresh=False)
+            overall.update(1)
+
+    try:
+        result = run_comparison(comparison, cache, progress)
+    finally:
+        current.close()
+        overall.close()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    rows = aggregate(result.runs)
+    (out / "table.md").write_text(to_markdown(rows))
+    (out / "table.csv").write_text(to_csv(rows))
+    (out / "runs.csv").write_text(runs_to_csv(result.runs))
+    write_json(comparison.to_dict(), out / "comparison.json")
+    panels = [
+        (f"{r.name} (seed {r.seed})", r.probe_embeddings, r.probe_labels)
+        for r in result.runs_for_seed(figure_seed)
+    ]
+    write_html(metric_bars(rows), out / "bars.html")
+    write_html(embedding_grid(panels, cols=len(comparison.synthesis)), out / "embeddings.html")
+    write_html(curves_figure(mean_curves(result.runs)), out / "curves.html")
+    if not args.quiet:
+        print(to_markdown(rows))
+        print(f"wrote {out}/table.md, table.csv, runs.csv, bars.html, embeddings.html, curves.html")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
-        return train(args)
+        return compare(args) if args.command == "compare" else train(args)
     except ValueError as err:  # bad settings or data: say what, no traceback
         parser.exit(2, f"error: {err}\n")

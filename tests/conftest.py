@@ -159,13 +159,19 @@ def _decode(value):
 
 def _plotly_specs(at) -> dict[str, dict]:
     """The plotly figures an AppTest run drew (JSON, arrays decoded), by the key they were
-    drawn with."""
+    drawn with: st.plotly_chart, and Live Training's in-place charts (a component whose data is
+    the figure's JSON)."""
     import json
 
-    return {
+    specs = {
         element.proto.id.rsplit("-", 1)[-1]: _decode(json.loads(element.proto.spec))
         for element in at.get("plotly_chart")
     }
+    for element in at.get("bidi_component"):
+        if element.proto.component_name == "symsynth_live_figure":
+            figure = json.loads(json.loads(element.proto.json))
+            specs[element.proto.id.rsplit("-", 1)[-1]] = _decode(figure)
+    return specs
 
 
 @pytest.fixture

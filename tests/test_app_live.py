@@ -151,7 +151,11 @@ def test_high_dimensions_use_a_fixed_pca_view(app_test, plotly_specs):
     assert (
         fig["data"][1]["type"] == "scatter" and "PCA view of 16-D" in fig["layout"]["title"]["text"]
     )
-    assert "lt_inputs" not in plotly_specs(at)  # images: no input-space panel
+    examples = plotly_specs(at)["lt_inputs"]  # images: a mosaic of held-out examples
+    assert (
+        examples["data"][0]["type"] == "heatmap"
+        and "class 5" in examples["layout"]["yaxis"]["ticktext"]
+    )
     basis = at.session_state["lt_projection"].basis.copy()
     button(at, "Step").click().run()
     assert (at.session_state["lt_projection"].basis == basis).all()

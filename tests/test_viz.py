@@ -19,6 +19,7 @@ from symsynth.viz import (
     embedding_figure,
     frame_from_snapshot,
     history_figure,
+    image_grid_figure,
     input_space_figure,
     reflection_figure,
     reflection_scene,
@@ -337,3 +338,16 @@ def test_input_space_figure():
 def test_viz_never_imports_streamlit():
     code = "import sys, symsynth.viz; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_image_grid_shows_a_row_per_class():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(30, 1, 8, 8))
+    labels = np.repeat([5, 6, 7], 10)
+    fig = image_grid_figure(images, labels, per_class=3)
+    mosaic = np.asarray(fig.data[0].z, dtype=float)
+    assert mosaic.shape == (3 * 9, 3 * 9)
+    np.testing.assert_allclose(mosaic[9:17, 0:8], images[10, 0])  # class 6, first example
+    assert list(fig.layout.yaxis.ticktext) == ["class 5", "class 6", "class 7"]
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        image_grid_figure(rng.uniform(size=(4, 8)), [0] * 4)

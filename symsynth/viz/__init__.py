@@ -15,6 +15,7 @@ from symsynth.viz.training import (
     embedding_figure,
     frame_from_snapshot,
     history_figure,
+    image_grid_figure,
     input_space_figure,
     replay_figure,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "embedding_figure",
     "frame_from_snapshot",
     "history_figure",
+    "image_grid_figure",
     "input_space_figure",
     "reflection_figure",
     "reflection_scene",

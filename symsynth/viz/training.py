@@ -320,3 +320,40 @@ def input_space_figure(x, labels, title: str | None = "input space", height: int
         layout["scene"] = {"aspectmode": "data"}
     fig.update_layout(**layout)
     return fig
+
+
+def image_grid_figure(
+    images,
+    labels,
+    per_class: int = 4,
+    max_classes: int = 8,
+    title: str | None = "examples",
+    height: int = 560,
+) -> go.Figure:
+    """A mosaic of example images ([N, C, H, W] or [N, H, W], first channel shown), one row per
+    class (up to ``max_classes`` classes, ``per_class`` images each), labelled by class id."""
+    x = np.asarray(images, dtype=float)
+    if x.ndim == 4:
+        x = x[:, 0]
+    if x.ndim != 3:
+        raise ValueError(f"image grids need [N, C, H, W] or [N, H, W] images, got {x.shape}")
+    labels = np.asarray(labels)
+    classes = np.unique(labels)[:max_classes]
+    h, w = x.shape[1:]
+    mosaic = np.full((len(classes) * (h + 1), per_class * (w + 1)), np.nan)
+    for row, c in enumerate(classes):
+        for col, i in enumerate(np.flatnonzero(labels == c)[:per_class]):
+            mosaic[row * (h + 1) : row * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = x[i]
+    fig = go.Figure(
+        go.Heatmap(z=mosaic, colorscale="Greys", showscale=False, hoverinfo="skip")
+    )  # fmt: skip
+    fig.update_layout(
+        **base_layout(title=title, height=height, uirevision="images", showlegend=False),
+        xaxis={"visible": False},
+        yaxis={
+            "autorange": "reversed", "scaleanchor": "x", "showgrid": False, "zeroline": False,
+            "tickvals": [r * (h + 1) + h / 2 for r in range(len(classes))],
+            "ticktext": [f"class {c}" for c in classes],
+        },
+    )  # fmt: skip
+    return fig

@@ -1,0 +1,402 @@
+"""Comparison pictures: grouped bars with error bars, small multiples of held-out embeddings on
+shared axes, overlaid training curves, and a side-by-side replay of two runs.
+
+Pure functions from core results (``symsynth.compare`` rows and curves, training snapshots'
+frames) to ``plotly.graph_objects.Figure``; nothing here trains, measures or imports streamlit.
+Colours follow the house style: each synthesis variant has one colour everywhere (baseline
+grey, Symm red like its synthetic points, EE green), and losses are told apart by position
+(bars) or by dash (curves).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from symsynth.compare import LABELS, Curve, Row
+from symsynth.viz.projection import FixedProjection
+from symsynth.viz.style import EE, GUIDE, ORIGINAL_PAIR, SYNTHETIC, base_layout, class_colors
+from symsynth.viz.training import LIMIT, EmbeddingFrame, frame_traces
+
+SYNTHESIS_COLORS = {"none": ORIGINAL_PAIR, "symm": SYNTHETIC, "ee": EE}
+LOSS_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def synthesis_color(synthesis: str) -> str:
+    """The colour of a synthesis variant (none: grey, symm: red, ee: green)."""
+    return SYNTHESIS_COLORS.get(synthesis, "#1f77b4")
+
+
+def metric_bars(
+    rows: Sequence[Row],
+    metrics: Sequence[str] = ("recall@1", "map@r", "nmi", "f1"),
+    height: int = 380,
+) -> go.Figure:
+    """One panel per metric; in each, the losses side by side with one bar per synthesis
+    variant (mean over seeds, in %) and an error bar of ± one standard deviation.
+
+    >>> from symsynth.compare import Row
+    >>> rows = [Row("triplet", s, (0, 1), {"recall@1": m}, {"recall@1": 0.01}, {"recall@1": b})
+    ...         for s, m, b in (("none", 0.5, False), ("symm", 0.6, True))]
+    >>> fig = metric_bars(rows, metrics=["recall@1"])
+    >>> [t.name for t in fig.data], fig.data[1].y
+    (['none', 'symm'], (60.0,))
+    """
+    if not rows:
+        raise ValueError("metric_bars needs at least one row (run a comparison first)")
+    missing = [m for m in metrics if m not in rows[0].mean]
+    if missing:
+        raise ValueError(f"the rows have no metric {missing[0]!r}; they have {list(rows[0].mean)}")
+    losses = list(dict.fromkeys(r.loss for r in rows))
+    variants = list(dict.fromkeys(r.synthesis for r in rows))
+    fig = make_subplots(
+        rows=1,
+        cols=len(metrics),
+        subplot_titles=[LABELS.get(m, m) + " (%)" for m in metrics],
+        horizontal_spacing=0.06,
+    )
+    for col, metric in enumerate(metrics, start=1):
+        for synthesis in variants:
+            mine = {r.loss: r for r in rows if r.synthesis == synthesis}
+            present = [loss for loss in losses if loss in mine]
+            std = [mine[loss].std[metric] for loss in present]
+            fig.add_trace(
+                go.Bar(
+                    x=present,
+                    y=[100 * mine[loss].mean[metric] for loss in present],
+                    error_y={
+                        "type": "data",
+                        "array": [0.0 if np.isnan(s) else 100 * s for s in std],
+                        "visible": True,
+                    },
+                    name=synthesis,
+                    legendgroup=synthesis,
+                    showlegend=col == 1,
+                    marker_color=synthesis_color(synthesis),
+                    customdata=[len(mine[loss].seeds) for loss in present],
+                    hovertemplate=f"%{{x}}+{synthesis}: %{{y:.1f}} ± %{{error_y.array:.1f}}"
+                    " (%{customdata} seeds)<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        **base_layout(
+            height=height,
+            barmode="group",
+            uirevision="metric-bars",
+            showlegend=True,
+            legend={"orientation": "h", "y": -0.15, "x": 0, "title": {"text": "synthesis"}},
+        )
+    )
+    fig.update_annotations(font_size=13)
+    return fig
+
+
+def _panel_coordinates(embeddings: np.ndarray) -> tuple[np.ndarray, int]:
+    """Coordinates to draw (the embedding itself for D = 2 or 3, else a 2-D projection)."""
+    x = np.asarray(embeddings, dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"embeddings must be [N, D] with D >= 2, got shape {x.shape}")
+    if x.shape[1] <= 3:
+        return x, x.shape[1]
+    return FixedProjection(2).fit(x).transform(x), 2
+
+
+def embedding_grid(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    cols: int = 3,
+    panel_height: int = 300,
+) -> go.Figure:
+    """Small multiples: one panel per ``(title, embeddings [N, D], labels [N])``, coloured by
+    class, all on the same axes ([-1.15, 1.15], equal aspect). Embeddings of dimension 2 are
+    drawn on the unit circle and of dimension 3 on the unit sphere as they are; higher ones
+    are projected to 2-D, each panel on its own principal directions (uncentred, so unit
+    vectors stay in the unit disc): two networks' coordinates are not comparable, their
+    shapes are.
+
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> fig = embedding_grid([("a", e, np.array([0, 1])), ("b", -e, np.array([0, 1]))], cols=2)
+    >>> [t.name for t in fig.data if t.name != "unit circle"], fig.layout.xaxis2.range
+    (['a', 'b'], (-1.15, 1.15))
+    """
+    if not panels:
+        raise ValueError("embedding_grid needs at least one panel")
+    coords = [_panel_coordinates(e) for _, e, _ in panels]
+    dims = {d for _, d in coords}
+    if len(dims) != 1:
+        raise ValueError(f"all panels must have the same embedding dimension, got {sorted(dims)}")
+    dim = dims.pop()
+    cols = max(1, min(cols, len(panels)))
+    n_rows = -(-len(panels) // cols)
+    spec = {"type": "scene"} if dim == 3 else {}
+    fig = make_subplots(
+        rows=n_rows,
+        cols=cols,
+        subplot_titles=[title for title, _, _ in panels],
+        specs=[[dict(spec) for _ in range(cols)] for _ in range(n_rows)],
+        horizontal_spacing=0.02,
+        vertical_spacing=0.08 / max(1, n_rows - 1) if n_rows > 1 else 0.0,
+    )
+    t = np.linspace(0, 2 * np.pi, 121)
+    for i, ((title, _, labels), (xy, _)) in enumerate(zip(panels, coords, strict=True)):
+        row, col = divmod(i, cols)
+        labels = np.asarray(labels)
+        if dim == 2:
+            fig.add_trace(
+                go.Scatter(
+                    x=np.cos(t), y=np.sin(t), mode="lines", line={"color": GUIDE, "width": 1},
+                    name="unit circle", hoverinfo="skip", showlegend=False,
+                ),
+                row=row + 1, col=col + 1,
+            )  # fmt: skip
+        point = {"x": xy[:, 0], "y": xy[:, 1]}
+        if dim == 3:
+            point["z"] = xy[:, 2]
+        trace_type = go.Scatter3d if dim == 3 else go.Scatter
+        fig.add_trace(
+            trace_type(
+                **point, mode="markers", name=title, showlegend=False,
+                marker={"size": 2 if dim == 3 else 4, "color": class_colors(labels),
+                        "opacity": 0.7},
+                customdata=labels, hovertemplate="class %{customdata}<extra>" + title + "</extra>",
+            ),
+            row=row + 1, col=col + 1,
+        )  # fmt: skip
+    lim = [-LIMIT, LIMIT]
+    if dim == 2:
+        fig.update_xaxes(range=lim, showticklabels=False, showgrid=False, zeroline=False)
+        fig.update_yaxes(range=lim, showticklabels=False, showgrid=False, zeroline=False)
+        for i in range(len(panels)):
+            suffix = "" if i == 0 else str(i + 1)
+            fig.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", scaleratio=1)
+    else:
+        axis = {"range": lim, "showbackground": False, "showticklabels": False, "title": ""}
+        fig.update_scenes(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube")
+    fig.update_layout(
+        **base_layout(height=panel_height * n_rows + 40, uirevision="embedding-grid"),
+        showlegend=False,
+    )
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over the last ``window`` values (fewer at the start)."""
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) == 0:
+        return values
+    c = np.cumsum(np.insert(values, 0, 0.0))
+    n = np.arange(1, len(values) + 1)
+    start = np.maximum(0, n - window)
+    return (c[n] - c[start]) / (n - start)
+
+
+def curves_figure(curves: Sequence[Curve], smooth: int = 20, height: int = 360) -> go.Figure:
+    """Loss (trailing mean over ``smooth`` steps) and held-out Recall@1 over training steps,
+    every loss × synthesis cell overlaid: colour = synthesis, dash = loss.
+
+    >>> import numpy as np
+    >>> from symsynth.compare import Curve
+    >>> c = Curve("triplet", "symm", np.arange(1, 4), np.ones(3), np.array([3]), np.array([0.5]))
+    >>> fig = curves_figure([c])
+    >>> [t.name for t in fig.data], fig.data[1].y.tolist()
+    (['triplet+symm', 'triplet+symm'], [50.0])
+    """
+    if not curves:
+        raise ValueError("curves_figure needs at least one curve")
+    losses = list(dict.fromkeys(c.loss for c in curves))
+    fig = make_subplots(
+        rows=1, cols=2, horizontal_spacing=0.08,
+        subplot_titles=(f"training loss (mean of {smooth} steps)", "held-out Recall@1 (%)"),
+    )  # fmt: skip
+    for c in curves:
+        line = {
+            "color": synthesis_color(c.synthesis),
+            "dash": LOSS_DASHES[losses.index(c.loss) % len(LOSS_DASHES)],
+            "width": 2,
+        }
+        fig.add_trace(
+            go.Scatter(
+                x=c.steps, y=_moving_average(c.loss_values, smooth), mode="lines", name=c.name,
+                legendgroup=c.name, line=line,
+            ),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=c.eval_steps, y=100 * np.asarray(c.recall_at_1, dtype=float),
+                mode="lines+markers", name=c.name, legendgroup=c.name, showlegend=False,
+                line=line,
+            ),
+            row=1, col=2,
+        )  # fmt: skip
+    fig.update_xaxes(title={"text": "step"})
+    fig.update_layout(**base_layout(height=height, uirevision="curves", showlegend=True))
+    return fig
+
+
+def _manifold(dim: int, scene: str | None, axes: tuple[str, str]):
+    if dim == 3:
+        u, v = np.mgrid[0 : 2 * np.pi : 31j, 0 : np.pi : 16j]
+        return go.Surface(
+            x=np.cos(u) * np.sin(v), y=np.sin(u) * np.sin(v), z=np.cos(v), opacity=0.1,
+            showscale=False, colorscale=[[0, GUIDE], [1, GUIDE]], hoverinfo="skip",
+            name="unit sphere", scene=scene,
+        )  # fmt: skip
+    t = np.linspace(0, 2 * np.pi, 181)
+    return go.Scatter(
+        x=np.cos(t), y=np.sin(t), mode="lines", line={"color": GUIDE, "width": 1},
+        hoverinfo="skip", showlegend=False, name="unit circle", xaxis=axes[0], yaxis=axes[1],
+    )  # fmt: skip
+
+
+def _placed(traces: list, dim: int, side: int) -> list:
+    """Put a frame's traces on the left (side 0) or right (side 1) panel; legend once."""
+    for trace in traces:
+        if dim == 3:
+            trace.update(scene="scene" if side == 0 else "scene2")
+        else:
+            trace.update(xaxis="x" if side == 0 else "x2", yaxis="y" if side == 0 else "y2")
+        trace.update(legendgroup=trace.name, showlegend=side == 0)
+    return traces
+
+
+def side_by_side_replay(
+    left: Sequence[EmbeddingFrame],
+    right: Sequence[EmbeddingFrame],
+    titles: tuple[str, str] = ("baseline", "Symm"),
+    height: int = 560,
+    frame_ms: int = 150,
+) -> go.Figure:
+    """Two training runs animated in step, side by side (play/pause and one slider): each
+    panel shows the held-out points, the batch, its synthetic points and the mined negative
+    pairs of the run's frame (see ``symsynth.viz.training``). Frames are paired by position;
+    both runs should record snapshots at the same steps (same configuration but the loss or
+    synthesis). The figure plays in the browser without a server.
+    """
+    n = min(len(left), len(right))
+    if n == 0:
+        raise ValueError("side_by_side_replay needs at least one frame on each side")
+    dim = left[0].dim
+    if right[0].dim != dim:
+        raise ValueError(f"both runs must have the same dimension, got {dim} and {right[0].dim}")
+    spec = {"type": "scene"} if dim == 3 else {}
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=titles, specs=[[dict(spec), dict(spec)]],
+        horizontal_spacing=0.03,
+    )  # fmt: skip
+    for side, frames in enumerate((left, right)):
+        fig.add_trace(_manifold(dim, "scene" if side == 0 else "scene2", _axes(side)))
+        for trace in _placed(frame_traces(frames[0]), dim, side):
+            fig.add_trace(trace)
+    per_side = len(frame_traces(left[0]))
+    moving = [1 + k for k in range(per_side)] + [per_side + 2 + k for k in range(per_side)]
+    fig.frames = [
+        go.Frame(
+            data=_placed(frame_traces(a), dim, 0) + _placed(frame_traces(b), dim, 1),
+            traces=moving,
+            name=str(a.step),
+            layout={"title": {"text": f"step {a.step}"}},
+        )
+        for a, b in zip(left[:n], right[:n], strict=True)
+    ]
+    redraw = dim == 3
+    play = {
+        "frame": {"duration": frame_ms, "redraw": redraw},
+        "transition": {"duration": 0},
+        "fromcurrent": True,
+        "mode": "immediate",
+    }
+    pause = {"frame": {"duration": 0, "redraw": redraw}, "mode": "immediate"}
+    lim = [-LIMIT, LIMIT]
+    layout = base_layout(title={"text": f"step {left[0].step}"}, height=height, uirevision="pair")
+    if dim == 2:
+        for suffix in ("", "2"):
+            layout[f"xaxis{suffix}"] = {"range": lim, "showgrid": False, "zeroline": False}
+            layout[f"yaxis{suffix}"] = {
+                "range": lim, "showgrid": False, "zeroline": False, "scaleanchor": f"x{suffix}"
+            }  # fmt: skip
+    else:
+        axis = {"range": lim, "showbackground": False, "showgrid": False, "title": {"text": ""}}
+        for name in ("scene", "scene2"):
+            layout[name] = {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"}
+    fig.update_layout(
+        **layout,
+        updatemenus=[
+            {
+                "type": "buttons", "direction": "left", "x": 0, "y": 0, "xanchor": "left",
+                "yanchor": "top", "pad": {"t": 40, "r": 10}, "showactive": False,
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]},
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "x": 0.2, "y": 0, "len": 0.8, "pad": {"t": 30},
+                "currentvalue": {"prefix": "step "},
+                "steps": [
+                    {"label": str(a.step), "method": "animate",
+                     "args": [[str(a.step)], {**pause, "transition": {"duration": 0}}]}
+                    for a in left[:n]
+                ],
+            }
+        ],
+    )  # fmt: skip
+    return fig
+
+
+def _axes(side: int) -> tuple[str, str]:
+    return ("x", "y") if side == 0 else ("x2", "y2")
+
+
+def write_html(fig: go.Figure, path: str | os.PathLike) -> None:
+    """Write ``fig`` as a standalone HTML file with plotly.js inside (opens offline)."""
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+
+
+def html_page(figures: Sequence[tuple[str, go.Figure]], title: str, intro: str = "") -> str:
+    """Several figures with headings in one standalone HTML page (plotly.js included once, so
+    it opens offline). ``intro`` and the headings are plain text (escaped here).
+
+    >>> import plotly.graph_objects as go
+    >>> page = html_page([("A bar", go.Figure(go.Bar(y=[1])))], title="demo")
+    >>> page.startswith("<!DOCTYPE html>"), page.count("<h2>")
+    (True, 1)
+    """
+    from html import escape
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title>",
+        "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:1300px;margin:auto;"
+        "padding:1em}p{max-width:60em;line-height:1.4}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
+    if intro:
+        parts += [f"<p>{escape(p)}</p>" for p in intro.split("\n\n")]
+    for i, (heading, fig) in enumerate(figures):
+        parts.append(f"<h2>{escape(heading)}</h2>")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+__all__ = [
+    "SYNTHESIS_COLORS",
+    "curves_figure",
+    "embedding_grid",
+    "html_page",
+    "metric_bars",
+    "side_by_side_replay",
+    "synthesis_color",
+    "write_html",
+]
