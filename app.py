@@ -8,9 +8,7 @@ import streamlit as st
 
 from symsynth.viz import circle_point, reflection_figure, reflection_scene, similarity_heatmap
 
-st.set_page_config(
-    page_title="symsynth · Symmetrical Synthesis", layout="wide"
-)
+st.set_page_config(page_title="symsynth · Symmetrical Synthesis", layout="wide")
 
 PAPER = "https://arxiv.org/abs/2001.11658"
 # Streamlit's multipage app: app.py is Home, every script in pages/ is a page (a new file in

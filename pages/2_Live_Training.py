@@ -74,7 +74,7 @@ CHOICES = {
     "dim": ("lt_dim", 3, DIMS),
     "lr": ("lt_lr", 1e-2, LRS),
     "steps": ("lt_steps", 1000, STEP_BUDGETS),
-    "speed": ("lt_speed", 30, SPEEDS),
+    "speed": ("lt_speed", 50, SPEEDS),
     "k": ("lt_k", 2, (2, 4, 6, 8)),
 }
 INTEGERS = {"p": ("lt_p", 4, 2, 64), "seed": ("lt_seed", 0, 0, 2**31 - 1)}

@@ -21,19 +21,21 @@ export default function (component) {
     div.addEventListener("pointerdown", () => { div.dragging = true; });
     window.addEventListener("pointerup", () => {
       div.dragging = false;
-      if (div.pending) draw(div, div.pending);
+      flush(div);
     });
   }
   div.pending = JSON.parse(data);
-  waitForPlotly(() => { if (!div.dragging) draw(div, div.pending); });
+  flush(div);
 }
 
-function waitForPlotly(then, tries = 0) {
-  if (window.Plotly) then();
-  else if (tries < 400) setTimeout(() => waitForPlotly(then, tries + 1), 50);
-}
-
-function draw(div, figure) {
+// Draw the newest figure unless a drag is under way or plotly.js has not loaded yet.
+function flush(div, tries = 0) {
+  if (!div.pending || div.dragging) return;
+  if (!window.Plotly) {
+    if (tries < 400) setTimeout(() => flush(div, tries + 1), 50);
+    return;
+  }
+  const figure = div.pending;
   div.pending = null;
   const layout = figure.layout || {};
   delete layout.template; // Streamlit's template holds colour placeholders only st.plotly_chart fills

@@ -152,7 +152,8 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                    help="where finished runs are kept (default: $SYMSYNTH_CACHE or "
                    "~/.cache/symsynth/runs)")  # fmt: skip
     c.add_argument("--no-cache", action="store_true", help="train everything, store nothing")
-    c.add_argument("--threads", type=int, default=None, help="torch CPU threads per run")
+    c.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads per run (1: fastest on a busy machine)")  # fmt: skip
     c.add_argument("--figure-seed", type=int, default=None,
                    help="the seed whose embeddings are drawn (default: the first)")  # fmt: skip
     c.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -261,10 +262,8 @@ def comparison_from_args(args: argparse.Namespace) -> Comparison:
 def compare(args: argparse.Namespace) -> int:
     from symsynth.viz.compare import curves_figure, embedding_grid, metric_bars, write_html
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     comparison = comparison_from_args(args)
     comparison.validate()
     figure_seed = comparison.seeds[0] if args.figure_seed is None else args.figure_seed
@@ -291,7 +290,7 @@ def compare(args: argparse.Namespace) -> int:
             overall.update(1)
 
     try:
-        result = run_comparison(comparison, cache, progress)
+        result = run_comparison(comparison, cache, progress, threads=args.threads)
     finally:
         current.close()
         overall.close()

@@ -52,7 +52,7 @@ def notice(message: str) -> None:
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """The device to train on: ``"auto"`` (CUDA if available, else CPU), ``"cpu"`` or ``"cuda[:N]"``.
+    """The device to run on: ``"auto"`` (CUDA if there is one, else CPU), ``"cpu"``, ``"cuda[:N]"``.
 
     ``"cuda"`` without a usable GPU falls back to the CPU with a one-time message; an unknown
     name raises ValueError listing the valid ones.

@@ -170,13 +170,12 @@ class _Hardest:
 
 
 def _hardest(
-    embeddings: Tensor, labels: Tensor, synthesis: str, mode: str, metric: str,
+    embeddings: Tensor, labels: Tensor, gram: Tensor, synthesis: str, mode: str, metric: str,
     alpha: float, beta: float, n_inner: int, explicit: bool,
 ) -> _Hardest:  # fmt: skip
     """Choose the hardest member pairs without a gradient, then compute just those scores with
     one: the same gradient as through a max, without back-propagating through all G×G."""
     b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
-    gram = embeddings @ embeddings.T
     w, pair_gram = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
     g = w.shape[1]
     sq = torch.einsum("mgi,mij,mgj->mg", w, pair_gram, w)  # squared norms of the members
@@ -242,10 +241,11 @@ def mined_scores(
     """[B, B] scores a loss uses: the plain ones, with hard negative pair mining on the
     different-label entries. The lean path of :func:`mine` (no indices), used in training."""
     _check(synthesis, mode, metric, labels)
-    original = _score(embeddings @ embeddings.T, metric)
+    gram = embeddings @ embeddings.T
+    original = _score(gram, metric)
     if synthesis == "none":
         return original
-    hard = _hardest(embeddings, labels, synthesis, mode, metric, alpha, beta, n_inner, False)
+    hard = _hardest(embeddings, labels, gram, synthesis, mode, metric, alpha, beta, n_inner, False)
     return torch.where(labels[:, None] != labels[None, :], _expand(hard.score, mode), original)
 
 
@@ -270,7 +270,8 @@ def mine(
     """
     _check(synthesis, mode, metric, labels)
     b, dev = labels.numel(), embeddings.device
-    original = _score(embeddings @ embeddings.T, metric)
+    gram = embeddings @ embeddings.T
+    original = _score(gram, metric)
     negative = labels[:, None] != labels[None, :]
     eye = torch.arange(b, device=dev)
     first, second = eye[:, None].expand(b, b), eye[None, :].expand(b, b)
@@ -279,7 +280,9 @@ def mine(
             original, first, second, negative, torch.zeros(b, dtype=torch.bool, device=dev)
         )
 
-    hard = _hardest(embeddings, labels, synthesis, mode, metric, alpha, beta, n_inner, explicit)
+    hard = _hardest(
+        embeddings, labels, gram, synthesis, mode, metric, alpha, beta, n_inner, explicit
+    )
     m, g = b // 2, hard.members
     rows = _member_rows(m, g, dev)
     cols = torch.arange(m, device=dev)[None, :]

@@ -32,8 +32,8 @@ def status(at) -> str:
 
 @pytest.fixture
 def live(app_test):
-    """The page with a short run (200 steps) so that tests can train it to the end."""
-    return app_test(LIVE, steps="200").run()
+    """The page with a short run (200 steps, 30 a tick) so that tests can train it to the end."""
+    return app_test(LIVE, steps="200", speed="30").run()
 
 
 def test_default_render(app_test, plotly_specs):
@@ -137,10 +137,10 @@ def test_every_control_starts_a_fresh_run(live, kind, key, value, field):
 
 def test_speed_changes_the_chunk_not_the_run(live):
     button(live, "Step").click().run()
-    live.select_slider(key="lt_speed").set_value(50).run()
+    live.select_slider(key="lt_speed").set_value(100).run()
     assert trainer(live).step_count == 10
     button(live, "Play").click().run()
-    assert trainer(live).step_count == 60 and live.query_params["speed"] == "50"
+    assert trainer(live).step_count == 110 and live.query_params["speed"] == "100"
 
 
 def test_high_dimensions_use_a_fixed_pca_view(app_test, plotly_specs):

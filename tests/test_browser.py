@@ -18,13 +18,15 @@ IGNORED_CONSOLE = re.compile(r"_stcore/(health|host-config)|Failed to load resou
 LIVE_FIGURE = "div.symsynth-live-figure"
 
 
-def settle(page, timeout: float = 60_000) -> None:
-    """Wait until the script has finished running and every chart has been drawn."""
+def settle(page, charts: int = 1, timeout: float = 60_000) -> None:
+    """Wait until the script has finished and at least ``charts`` charts are drawn, all of them."""
     page.wait_for_selector(
         '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout
     )
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout)",
+        """(n) => { const g = [...document.querySelectorAll('.js-plotly-plot')];
+                    return g.length >= n && g.every(x => x._fullLayout); }""",
+        arg=charts,
         timeout=timeout,
     )
 
@@ -112,3 +114,5 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
     # the replay is a client-side animation with its own slider and play button
     replay = page.locator(".js-plotly-plot", has=page.locator(".slider-container"))
     assert replay.count() == 1
+    replay.scroll_into_view_if_needed()
+    replay.screenshot(path=str(artifacts_dir / "live_training_replay.png"))

@@ -21,6 +21,7 @@ from symsynth.viz.style import (
     GUIDE,
     ORIGINAL_PAIR,
     SYNTHETIC,
+    ZOOMED_CUBE,
     base_layout,
     class_color,
 )
@@ -366,7 +367,7 @@ def reflection_figure(
         )
     else:
         axis = {"range": lim, "showbackground": False, "showgrid": False, "showticklabels": False}
-        layout.update(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"})
+        layout.update(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, **ZOOMED_CUBE})
     fig.update_layout(**layout)
     return fig
 

@@ -14,6 +14,8 @@ ORIGINAL_PAIR = "#555555"  # mined pairs between two original points
 EE = "#2ca02c"  # Embedding Expansion's interpolated points
 GUIDE = "#b0b0b0"  # circle, sphere, axes of symmetry, chords
 FONT = "Source Sans Pro, Helvetica, Arial, sans-serif"
+# An equal-sided 3-D box drawn larger than plotly's default, so a sphere fills its chart.
+ZOOMED_CUBE = {"aspectmode": "manual", "aspectratio": {"x": 1.5, "y": 1.5, "z": 1.5}}
 
 CLASS_COLORS = (
     "#1f77b4",  # blue

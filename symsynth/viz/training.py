@@ -20,6 +20,7 @@ from symsynth.viz.style import (
     GUIDE,
     ORIGINAL_PAIR,
     SYNTHETIC,
+    ZOOMED_CUBE,
     base_layout,
     class_color,
     class_colors,
@@ -175,12 +176,12 @@ def _embedding_layout(dim: int, height: int, title: str | None, uirevision: str)
     layout = base_layout(title=title, height=height, uirevision=uirevision)
     if dim == 2:
         layout.update(
-            xaxis={"range": lim, "showgrid": False, "zeroline": False, "constrain": "domain"},
-            yaxis={"range": lim, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
+            xaxis={"range": lim, "visible": False, "constrain": "domain"},
+            yaxis={"range": lim, "visible": False, "scaleanchor": "x"},
         )
     else:
-        axis = {"range": lim, "showbackground": False, "showgrid": False, "title": {"text": ""}}
-        layout["scene"] = {"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"}
+        axis = {"range": lim, "visible": False}
+        layout["scene"] = {"xaxis": axis, "yaxis": axis, "zaxis": axis, **ZOOMED_CUBE}
     return layout
 
 
@@ -229,7 +230,11 @@ def replay_figure(
     }
     pause = {"frame": {"duration": 0, "redraw": redraw}, "mode": "immediate"}
     fig.update_layout(
-        **_embedding_layout(first.dim, height, f"step {first.step}", "replay"),
+        **{
+            **_embedding_layout(first.dim, height, f"step {first.step}", "replay"),
+            # above the chart: the play buttons and the slider take the space below it
+            "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom"},
+        },
         updatemenus=[
             {
                 "type": "buttons", "direction": "left", "x": 0, "y": 0, "xanchor": "left",

@@ -1,0 +1,144 @@
+"""How responsive the app feels, measured in headless Chromium against `streamlit run app.py`.
+
+    .venv/bin/python bench/app_latency.py [--seconds 10] [--json out.json]
+
+Figures (issue 4's targets on 2 cores in brackets):
+- Home and Live Training: page load to first drawn chart, cold (first visit after the server
+  started: imports torch) and warm (a new browser tab later)            [first chart <= 3 s]
+- Live Training on the toy sphere: Play click to first moving frame     [<= 2 s]
+- while playing: embedding view updates per second                      [>= 2 /s]
+- and training steps per second behind them                             [>= 100 /s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _healthy  # noqa: E402
+
+LIVE_STATE = """() => { const g = document.querySelector('div.symsynth-live-figure');
+  if (!g || !g.data) return null;
+  const x = g.data[1].x;
+  return {updates: Number(g.dataset.updates || 0), probe: x.bdata || Array.from(x).join(',')}; }"""
+
+
+def first_chart_seconds(context, url: str) -> float:
+    page = context.new_page()
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout)",
+        timeout=120_000,
+    )
+    seconds = time.perf_counter() - start
+    page.close()
+    return seconds
+
+
+def step_count(page) -> int:
+    text = page.get_by_text(re.compile(r"^step \d+ / \d+")).inner_text()
+    return int(re.match(r"step (\d+)", text).group(1))
+
+
+def play_figures(context, url: str, seconds: float, setup: str) -> dict[str, float]:
+    page = context.new_page()
+    page.goto(f"{url}/Live_Training?{setup}&steps=10000")
+    play = page.get_by_role("button", name="Play", exact=True)
+    play.wait_for(timeout=120_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout)",
+        timeout=120_000,
+    )
+    start = time.perf_counter()
+    play.click()
+    page.wait_for_function(f"() => {{ const s = ({LIVE_STATE})(); return s && s.updates >= 1; }}")
+    first_frame = time.perf_counter() - start
+    first = page.evaluate(LIVE_STATE)
+    steps0, t0 = step_count(page), time.perf_counter()
+    time.sleep(seconds)
+    last = page.evaluate(LIVE_STATE)
+    steps1, t1 = step_count(page), time.perf_counter()
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.close()
+    return {
+        "play_to_first_frame_s": first_frame,
+        "view_updates_per_s": (last["updates"] - first["updates"]) / (t1 - t0),
+        "training_steps_per_s": (steps1 - steps0) / (t1 - t0),
+        "moved": last["probe"] != first["probe"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to watch Play")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--setup", default="dataset=toy-sphere&dim=3&speed=30",
+        help="Live Training's URL query for the Play measurement",
+    )  # fmt: skip
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    figures: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(url):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("streamlit did not start")
+            time.sleep(0.2)
+        with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+            context = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000},
+            )  # fmt: skip
+            figures["live_first_chart_cold_s"] = first_chart_seconds(
+                context, f"{url}/Live_Training"
+            )
+            figures["live_first_chart_warm_s"] = first_chart_seconds(
+                context, f"{url}/Live_Training"
+            )
+            figures["home_first_chart_warm_s"] = first_chart_seconds(context, url)
+            figures["lab_first_chart_warm_s"] = first_chart_seconds(
+                context, f"{url}/Reflection_Lab"
+            )
+            figures.update(play_figures(context, url, args.seconds, args.setup))
+            context.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+    load = os.getloadavg()[0]
+    print(f"app latency, {os.cpu_count()} cores, load average {load:.1f} at the end; {args.setup}")
+    for name, value in figures.items():
+        print(
+            f"  {name:28s} {value:8.2f}" if not isinstance(value, bool) else f"  {name:28s} {value}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({**figures, "load_average": load}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
