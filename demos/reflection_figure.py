@@ -67,8 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a circle and a sphere) and the alpha/beta ablation as one standalone HTML page.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--angles", type=_angles, default=(0.0, 40.0, 95.0, 130.0),
-                        help="angles in degrees on the circle of a, p, n1, n2")  # fmt: skip
+    parser.add_argument(
+        "--angles",
+        type=_angles,
+        default=(0.0, 40.0, 95.0, 130.0),
+        help="angles in degrees on the circle of a, p, n1, n2",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demos" / "reflection.html")
     return parser
 

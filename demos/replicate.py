@@ -35,15 +35,12 @@ from symsynth.compare import (
     Progress,
     RunCache,
     aggregate,
-    mean_curves,
     run_comparison,
-    runs_to_csv,
-    to_csv,
     to_markdown,
 )
 from symsynth.metrics import evaluate
 from symsynth.train import TrainConfig, Trainer
-from symsynth.viz.compare import curves_figure, embedding_grid, metric_bars, write_html
+from symsynth.viz.compare import export
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_LOSSES = ("triplet", "semihard_triplet", "npair", "angular", "lifted")
@@ -78,7 +75,7 @@ SETTINGS = {
         "synthesis": ("none", "symm", "ee"),
         "seeds": 3,
         "steps": 300,
-        "eval_every": 75,
+        "eval_every": 100,
         "n_classes": 200,
         "samples_per_class": 40,
     },
@@ -110,17 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations")
     parser.add_argument("--n-classes", type=int, help="glyph classes, half train half test")
     parser.add_argument("--samples-per-class", type=int, help="glyph images per class")
-    parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--p", type=int, default=16, help="classes per batch")
     parser.add_argument("--k", type=int, default=4, help="images per class per batch (even)")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "replicate",
-                        help="folder for the table, CSV and figures")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "runs" / "replicate",
+        help="folder for the table, CSV and figures",
+    )
     parser.add_argument("--doc", type=Path, default=None,
                         help="report to write (default: docs/REPLICATION.md for the full run, "
                         "OUT/REPLICATION.md otherwise)")  # fmt: skip
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="run cache (default: $SYMSYNTH_CACHE or ~/.cache/...)")  # fmt: skip
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="run cache (default: $SYMSYNTH_CACHE or ~/.cache/...)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="train every cell afresh")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -165,6 +170,7 @@ def make_comparison(settings: dict, args: argparse.Namespace) -> Comparison:
         k=args.k,
         max_steps=settings["steps"],
         eval_every=settings["eval_every"],
+        snapshot_every=settings["steps"],  # only the final snapshot is kept
     )
     return Comparison(
         base,
@@ -342,7 +348,8 @@ def report(
         + ".",
         "",
         f"Files: `{_display(out)}/` holds table.md, table.csv, runs.csv (every run's metrics"
-        " and time) and the figures bars.html, curves.html, embeddings.html (open offline).",
+        " and time), comparison.json and the figures bars.html, curves.html, embeddings.html"
+        " (open offline).",
     ]
     return "\n".join(lines)
 
@@ -426,17 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         " machine)",
     }
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(to_markdown(rows))
-    (out / "table.csv").write_text(to_csv(rows))
-    (out / "runs.csv").write_text(runs_to_csv(result.runs))
-    write_html(metric_bars(rows), out / "bars.html")
-    write_html(curves_figure(mean_curves(result.runs)), out / "curves.html")
-    panels = [
-        (f"{r.name}", r.probe_embeddings, r.probe_labels)
-        for r in result.runs_for_seed(comparison.seeds[0])
-    ]
-    write_html(embedding_grid(panels, cols=len(comparison.synthesis)), out / "embeddings.html")
+    export(result, out)
     write_report(doc, report(mode, settings, comparison, rows, untrained, raw, timing, out))
     if not args.quiet:
         print(to_markdown(rows))

@@ -7,7 +7,7 @@ pairs, its synthetic points (red, dashed) and the negative pair each point mined
 synthetic point was chosen). The page also states both runs' final metrics on the held-out
 classes, measured by ``symsynth.metrics``.
 
-    python demos/train_circle.py --out circle.html
+    python demos/train_circle.py --out circle.html           # 8 blobs in the plane -> circle
     python demos/train_circle.py --sphere --out sphere.html
     python demos/train_circle.py --loss npair --synthesis ee --steps 400
 """
@@ -28,8 +28,8 @@ from symsynth.viz import FixedProjection, frame_from_snapshot, history_figure
 from symsynth.viz.compare import html_page, side_by_side_replay
 
 ROOT = Path(__file__).resolve().parent.parent
-CIRCLE = {"dataset": "toy-circle", "dim": 2, "options": {"n_classes": 16, "spread": 0.3}}
-SPHERE = {"dataset": "toy-sphere", "dim": 3, "options": {"n_classes": 24, "spread": 0.3}}
+CIRCLE = {"dataset": "blobs", "dim": 2, "options": {}}
+SPHERE = {"dataset": "blobs", "dim": 3, "options": {"dim": 3, "n_classes": 12}}
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -49,18 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
         "both runs as one side-by-side animation (standalone HTML, opens offline).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--sphere", action="store_true",
-                        help="3-D: toy-sphere with 24 classes on the unit sphere")  # fmt: skip
-    parser.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="instead of the toy (the embedding stays 2-D or 3-D)")  # fmt: skip
-    parser.add_argument("--option", type=_option, action="append", default=[],
-                        metavar="NAME=VALUE", help="dataset option (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--sphere",
+        action="store_true",
+        help="3-D: 12 Gaussian blobs in 3-D, embedded on the unit sphere",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="instead of the toy (the embedding stays 2-D or 3-D)",
+    )
+    parser.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="dataset option (repeatable)",
+    )
     parser.add_argument("--loss", choices=list(LOSSES), default="triplet")
-    parser.add_argument("--synthesis", choices=[m for m in METHODS if m != "none"],
-                        default="symm", help="the variant shown beside the baseline")  # fmt: skip
+    parser.add_argument(
+        "--synthesis",
+        choices=[m for m in METHODS if m != "none"],
+        default="symm",
+        help="the variant shown beside the baseline",
+    )
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--frames", type=int, default=60, help="animation frames (at most)")
     parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--p", type=int, default=4, help="classes per batch")
+    parser.add_argument("--k", type=int, default=2, help="points per class per batch (even)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demos" / "circle.html")
     return parser
@@ -91,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         loss=args.loss,
         synthesis="none",
         lr=args.lr,
+        p=args.p,
+        k=args.k,
         max_steps=args.steps,
         seed=args.seed,
         eval_every=max(1, args.steps // 10),

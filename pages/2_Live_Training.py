@@ -37,6 +37,7 @@ with st.spinner("Loading the training core…"):
         image_grid_figure,
         input_space_figure,
         replay_figure,
+        standalone_html,
     )
 
 TICK_SECONDS = 0.25  # one chunk of training and one redraw per tick while playing
@@ -294,10 +295,11 @@ def live_view(history_box) -> None:
         st.rerun(scope="app")
 
 
-def replay_section(t: Trainer) -> None:
+def replay_section():
+    """The finished or paused run as a client-side animation; returns its figure (or None)."""
     frames = st.session_state.lt_frames
     if len(frames) < 2:
-        return
+        return None
     st.subheader("Replay")
     st.caption(
         "The recorded snapshots as an animation that plays in your browser, in a fixed view "
@@ -345,7 +347,7 @@ def downloads(t: Trainer, replay) -> None:
     )  # fmt: skip
     cols[3].download_button(
         "Replay (HTML)",
-        (lambda: replay.to_html(include_plotlyjs=True, full_html=True)) if replay else "",
+        (lambda: standalone_html(replay)) if replay else "",
         f"{name}-replay.html", "text/html", on_click="ignore", icon=":material/movie:",
         width="stretch", disabled=replay is None,
     )  # fmt: skip
@@ -428,6 +430,6 @@ with view:
     st.fragment(live_view, run_every=TICK_SECONDS if playing else None)(history_box)
 
 if not playing:
-    replay = replay_section(run)
+    replay = replay_section()
     st.subheader("Downloads")
     downloads(run, replay)

@@ -21,11 +21,15 @@ Choices, each for a reason:
 
 * The classifier (and GoogLeNet's auxiliary heads and its dropout) are removed: the embedding
   is a linear map of the pooled features, as in the paper.
-* BatchNorm layers stay in eval mode (``freeze_bn=True``, the default): they keep ImageNet's
-  running statistics, their scale and shift still train. This is the usual practice in deep
-  metric learning with small class-structured batches, and it makes an image's embedding
-  independent of the rest of its batch — which the exact equivalence of N ranks and one
-  process (:mod:`symsynth.distributed`) relies on.
+* With ImageNet weights, BatchNorm layers stay in eval mode (``freeze_bn``, by default True
+  when ``weights`` is given): they keep ImageNet's running statistics, their scale and shift
+  still train. This is the usual practice in deep metric learning with small class-structured
+  batches, and it makes an image's embedding independent of the rest of its batch — which the
+  exact equivalence of N ranks and one process (:mod:`symsynth.distributed`) relies on.
+  Without weights the default is False: freshly initialised statistics (mean 0, variance 1)
+  would not normalise anything, and GoogLeNet's activations then vanish (its features come out
+  around 1e-13). BatchNorm in training mode uses per-rank batch statistics, so N ranks match
+  one process only approximately then.
 * GoogLeNet gets ``transform_input=True``, as torchvision sets for its ImageNet weights: the
   inputs are normalised with ImageNet's mean and std (as :mod:`symsynth.data.benchmarks`
   does) and the model converts them to the normalisation its weights were trained with.
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -128,6 +133,14 @@ def _trunk(name: str, models: ModuleType) -> nn.Module:
     return net
 
 
+def _short(err: Exception) -> str:
+    """The telling line of a (long, multi-line) torch.load error."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines if line] or [type(err).__name__]
+    telling = next((line for line in lines if "Unsupported global" in line), lines[0])
+    return telling.removeprefix("WeightsUnpickler error: ")[:200]
+
+
 def _load_weights(trunk: nn.Module, name: str, path: str | os.PathLike) -> None:
     """Copy ImageNet weights from ``path`` into ``trunk`` (classifier and aux heads ignored)."""
     path = Path(path).expanduser()
@@ -141,8 +154,9 @@ def _load_weights(trunk: nn.Module, name: str, path: str | os.PathLike) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ValueError(
-            f"cannot load {str(path)!r} with torch.load(weights_only=True) ({err}); it must be a "
-            f"state_dict saved with torch.save(model.state_dict(), path), such as {expected}"
+            f"cannot load {str(path)!r} with torch.load(weights_only=True) ({_short(err)}); it "
+            f"must be a state_dict saved with torch.save(model.state_dict(), path), such as "
+            f"{expected}"
         ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
@@ -218,12 +232,13 @@ def build_backbone(
     name: str,
     embedding_dim: int = 512,
     weights: str | os.PathLike | None = None,
-    freeze_bn: bool = True,
+    freeze_bn: bool | None = None,
 ) -> BackboneEmbedder:
     """An ImageNet trunk (``"googlenet"`` as in the paper, or ``"resnet18"``) + linear embedding.
 
     ``weights`` is the path of torchvision's ImageNet weights file for that trunk (see the
-    module docstring); None starts from random weights. Raises :class:`BackboneUnavailable`
+    module docstring); None starts from random weights. ``freeze_bn`` keeps BatchNorm in eval
+    mode; None means: when ``weights`` are given. Raises :class:`BackboneUnavailable`
     without torchvision, ValueError for an unknown name or a weights file that does not fit.
 
     >>> try:
@@ -246,4 +261,6 @@ def build_backbone(
     trunk = _trunk(name, models)
     if weights is not None:
         _load_weights(trunk, name, weights)
-    return BackboneEmbedder(name, trunk, FEATURE_DIMS[name], embedding_dim, freeze_bn)
+    if freeze_bn is None:
+        freeze_bn = weights is not None
+    return BackboneEmbedder(name, trunk, FEATURE_DIMS[name], embedding_dim, bool(freeze_bn))

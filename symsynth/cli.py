@@ -22,17 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from symsynth.compare import (
-    Comparison,
-    Progress,
-    RunCache,
-    aggregate,
-    mean_curves,
-    run_comparison,
-    runs_to_csv,
-    to_csv,
-    to_markdown,
-)
+from symsynth.compare import Comparison, Progress, RunCache, aggregate, run_comparison, to_markdown
 from symsynth.data import DATASETS
 from symsynth.losses import LOSSES
 from symsynth.synthesis import METHODS
@@ -124,12 +114,21 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     c.add_argument("--dataset", default="digits", choices=DATASETS)
-    c.add_argument("--losses", type=_names, default="triplet,npair",
-                   help=f"comma-separated, from: {', '.join(LOSSES)}")  # fmt: skip
-    c.add_argument("--synthesis", type=_names, default=",".join(METHODS),
-                   help=f"comma-separated, from: {', '.join(METHODS)}")  # fmt: skip
-    c.add_argument("--seeds", type=_seeds, default="3",
-                   help="how many seeds (3: seeds 0,1,2) or a list (4,7)")  # fmt: skip
+    c.add_argument(
+        "--losses",
+        type=_names,
+        default="triplet,npair",
+        help=f"comma-separated, from: {', '.join(LOSSES)}",
+    )
+    c.add_argument(
+        "--synthesis",
+        type=_names,
+        default=",".join(METHODS),
+        help=f"comma-separated, from: {', '.join(METHODS)}",
+    )
+    c.add_argument(
+        "--seeds", type=_seeds, default="3", help="how many seeds (3: seeds 0,1,2) or a list (4,7)"
+    )
     c.add_argument("--epochs", type=int, default=d.epochs)
     c.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
     c.add_argument("--out", type=Path, required=True, help="output folder (created)")
@@ -138,8 +137,12 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--lr", type=float, default=0.001)
     c.add_argument("--p", type=int, default=None, help="classes per batch (None: up to 8)")
     c.add_argument("--k", type=int, default=d.k, help="samples per class per batch (even)")
-    c.add_argument("--eval-every", type=int, default=d.eval_every,
-                   help="steps between held-out evaluations (0: only at the end)")  # fmt: skip
+    c.add_argument(
+        "--eval-every",
+        type=int,
+        default=d.eval_every,
+        help="steps between held-out evaluations (0: only at the end)",
+    )
     c.add_argument(
         "--hparam", type=_key_value, action="append", default=[], metavar="LOSS.NAME=VALUE",
         help="a loss's hyper-parameter, e.g. triplet.margin=0.1 (repeatable)",
@@ -152,10 +155,18 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                    help="where finished runs are kept (default: $SYMSYNTH_CACHE or "
                    "~/.cache/symsynth/runs)")  # fmt: skip
     c.add_argument("--no-cache", action="store_true", help="train everything, store nothing")
-    c.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads per run (1: fastest on a busy machine)")  # fmt: skip
-    c.add_argument("--figure-seed", type=int, default=None,
-                   help="the seed whose embeddings are drawn (default: the first)")  # fmt: skip
+    c.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per run (1: fastest on a busy machine)",
+    )
+    c.add_argument(
+        "--figure-seed",
+        type=int,
+        default=None,
+        help="the seed whose embeddings are drawn (default: the first)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -233,6 +244,9 @@ def train(args: argparse.Namespace) -> int:
     return status
 
 
+SNAPSHOT_EVERY = 1_000_000  # a comparison keeps only each run's final snapshot
+
+
 def comparison_from_args(args: argparse.Namespace) -> Comparison:
     """The :class:`~symsynth.compare.Comparison` that ``compare``'s arguments describe."""
     hparams: dict[str, dict[str, Any]] = {}
@@ -255,27 +269,26 @@ def comparison_from_args(args: argparse.Namespace) -> Comparison:
         epochs=args.epochs,
         max_steps=args.max_steps,
         eval_every=args.eval_every,
+        snapshot_every=SNAPSHOT_EVERY,
     )
     return Comparison(base, args.losses, args.synthesis, args.seeds, hparams)
 
 
 def compare(args: argparse.Namespace) -> int:
-    from symsynth.viz.compare import curves_figure, embedding_grid, metric_bars, write_html
+    from symsynth.viz.compare import export  # plotly only for this subcommand
 
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     comparison = comparison_from_args(args)
     comparison.validate()
-    figure_seed = comparison.seeds[0] if args.figure_seed is None else args.figure_seed
-    if figure_seed not in comparison.seeds:
+    if args.figure_seed is not None and args.figure_seed not in comparison.seeds:
         raise ValueError(
-            f"--figure-seed {figure_seed} is not among the seeds {list(comparison.seeds)}"
+            f"--figure-seed {args.figure_seed} is not among the seeds {list(comparison.seeds)}"
         )
     cache = None if args.no_cache else RunCache(args.cache_dir)
     n_runs = len(comparison.configs())
     overall = tqdm(total=n_runs, disable=args.quiet, desc="runs", unit="run", file=sys.stderr)
     current = tqdm(total=1, disable=args.quiet, unit="step", leave=False, file=sys.stderr)
-
     started = [-1]  # the run the inner bar shows
 
     def progress(p: Progress) -> None:
@@ -294,23 +307,10 @@ def compare(args: argparse.Namespace) -> int:
     finally:
         current.close()
         overall.close()
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    rows = aggregate(result.runs)
-    (out / "table.md").write_text(to_markdown(rows))
-    (out / "table.csv").write_text(to_csv(rows))
-    (out / "runs.csv").write_text(runs_to_csv(result.runs))
-    write_json(comparison.to_dict(), out / "comparison.json")
-    panels = [
-        (f"{r.name} (seed {r.seed})", r.probe_embeddings, r.probe_labels)
-        for r in result.runs_for_seed(figure_seed)
-    ]
-    write_html(metric_bars(rows), out / "bars.html")
-    write_html(embedding_grid(panels, cols=len(comparison.synthesis)), out / "embeddings.html")
-    write_html(curves_figure(mean_curves(result.runs)), out / "curves.html")
+    written = export(result, args.out, args.figure_seed)
     if not args.quiet:
-        print(to_markdown(rows))
-        print(f"wrote {out}/table.md, table.csv, runs.csv, bars.html, embeddings.html, curves.html")
+        print(to_markdown(aggregate(result.runs)))
+        print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
 

@@ -78,6 +78,7 @@ LABELS = {
 BASELINE = "none"
 CACHE_VERSION = 1  # bump when the meaning of a cached run changes
 CACHE_ENV = "SYMSYNTH_CACHE"
+TIE = 1e-9  # means closer than this count as equal when marking the best variant
 
 
 # ------------------------------------------------------------------------------- one cell
@@ -353,7 +354,8 @@ class Comparison:
     rate, P×K batch, budget, evaluation schedule); its ``loss``, ``synthesis``, ``seed`` and
     ``hparams`` are replaced per cell. ``hparams`` maps a loss name to that loss's
     hyper-parameters (e.g. ``{"triplet": {"margin": 0.1}}``); losses not named use their
-    defaults.
+    defaults. A run keeps only its final snapshot, so a large ``base.snapshot_every`` saves
+    the time of the intermediate ones (each embeds the probe set).
 
     >>> from symsynth.train import TrainConfig
     >>> cmp = Comparison(TrainConfig(dataset="digits"), losses=("npair",), seeds=(0, 1))
@@ -468,9 +470,9 @@ class Row:
     """One line of the table: a loss with one synthesis variant, over its seeds.
 
     ``mean`` and ``std`` (sample standard deviation, NaN with a single seed) per metric;
-    ``best[m]`` is True when this variant has the highest mean of its loss for metric m (ties
-    all count). For a variant whose loss also has a baseline row: ``gain[m]`` = its mean minus
-    the baseline's mean, ``beyond_spread[m]`` = ``|gain| > max(std, baseline std)``, and
+    ``best[m]`` is True when this variant has the highest mean of its loss for metric m (ties,
+    within ``TIE``, all count). For a variant whose loss also has a baseline row: ``gain[m]`` =
+    its mean minus the baseline's mean, ``beyond_spread[m]`` = ``|gain| > max(std, baseline std)``, and
     ``wins[m]`` = the number of seeds (of those both have) on which it beats the baseline.
     These three are empty for the baseline itself. ``diverged`` counts runs that hit NaN/inf.
     """
@@ -536,7 +538,7 @@ def aggregate(runs: Iterable[RunResult], metrics: Sequence[str] = METRICS) -> li
     for (loss, synthesis), group in groups.items():
         mean, std, by_seed = summary[(loss, synthesis)]
         variants = [summary[key][0] for key in groups if key[0] == loss]
-        best = {m: mean[m] >= max(v[m] for v in variants) for m in metrics}
+        best = {m: mean[m] >= max(v[m] for v in variants) - TIE for m in metrics}
         gain, beyond, wins = {}, {}, {}
         if synthesis != BASELINE and (loss, BASELINE) in summary:
             b_mean, b_std, b_by_seed = summary[(loss, BASELINE)]

@@ -87,6 +87,7 @@ def test_the_package_never_imports_torchvision_at_import_time():
         sys.meta_path.insert(0, Block())
         import symsynth
         names = [m.name for m in pkgutil.walk_packages(symsynth.__path__, "symsynth.")]
+        names.remove("symsynth.__main__")  # runs the command line when imported
         for name in names:
             importlib.import_module(name)
         assert "torchvision" not in sys.modules
@@ -135,16 +136,29 @@ def test_backbone_interface(tv_models, name):
 
 def test_frozen_batchnorm_makes_rows_independent(tv_models):
     torch.manual_seed(0)
-    model = build_backbone("googlenet", embedding_dim=8).train()
+    model = build_backbone("resnet18", embedding_dim=8, freeze_bn=True).train()
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and not any(bn.training for bn in bns) and model.head.training
     before = bns[0].running_mean.clone()
     x = torch.randn(4, 3, 64, 64)
-    torch.testing.assert_close(model(x)[:2], model(x[:2]))  # a row ignores the other rows
+    z = model(x)
+    assert z.std(dim=0).mean() > 1e-3  # the rows differ: the check below means something
+    torch.testing.assert_close(z[:2], model(x[:2]))  # a row ignores the other rows
     assert torch.equal(bns[0].running_mean, before)
     assert all(p.requires_grad for p in model.parameters())
     unfrozen = build_backbone("resnet18", embedding_dim=8, freeze_bn=False).train()
     assert all(m.training for m in unfrozen.modules())
+
+
+def test_batchnorm_is_frozen_by_default_only_with_weights(tv_models, tmp_path):
+    torch.manual_seed(0)
+    random_init = build_backbone("googlenet", embedding_dim=8)
+    assert not random_init.freeze_bn
+    features = random_init.trunk(torch.randn(3, 3, 64, 64))
+    assert features.std(dim=0).mean() > 1e-3  # BN in training mode: features do not vanish
+    path = tmp_path / "w.pth"
+    torch.save(random_init.trunk.state_dict(), path)
+    assert build_backbone("googlenet", embedding_dim=8, weights=path).freeze_bn
 
 
 @pytest.mark.parametrize("name", ["googlenet", "resnet18"])

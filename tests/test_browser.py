@@ -8,14 +8,16 @@ user turned must survive the updates.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 # Streamlit probes these paths relative to a page's URL before the root ones; the 404s are its own.
 IGNORED_CONSOLE = re.compile(r"_stcore/(health|host-config)|Failed to load resource")
 LIVE_FIGURE = "div.symsynth-live-figure"
+PAGES = sorted((Path(__file__).resolve().parent.parent / "pages").glob("*.py"))
 
 
 def settle(page, charts: int = 1, timeout: float = 60_000) -> None:
@@ -37,6 +39,20 @@ def check_page(page, artifacts_dir, name: str) -> None:
     errors = [e for e in page.console_errors if not IGNORED_CONSOLE.search(e)]
     assert not errors, errors
     page.screenshot(path=str(artifacts_dir / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("script", PAGES, ids=lambda p: p.stem)
+def test_every_page_loads_without_an_exception(page, streamlit_server, artifacts_dir, script):
+    url_path = re.sub(r"^\d+_", "", script.stem)  # Streamlit's URL for pages/2_Live_Training.py
+    page.goto(f"{streamlit_server}/{url_path}")
+    page.locator("h1").first.wait_for(timeout=60_000)
+    settle(page, charts=0)
+    page.wait_for_timeout(1000)  # a page may start a second run (a fragment, a rerun)
+    settle(page, charts=0)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    errors = [e for e in page.console_errors if not IGNORED_CONSOLE.search(e)]
+    assert not errors, errors
+    page.screenshot(path=str(artifacts_dir / f"page_{script.stem}.png"))
 
 
 def test_home(page, streamlit_server, artifacts_dir):

@@ -109,7 +109,7 @@ def test_two_gloo_ranks_equal_one_process_for_every_loss_and_synthesis(tmp_path)
         if max(p.grad.abs().max() for p in model.parameters()) > 1e-3:
             nonzero += 1  # large enough that a missing or doubled scale would fail above
     assert nonzero >= len(CASES) - 2  # (a loss may be 0 on a batch, e.g. semi-hard triplets)
-    for r, result in enumerate(ranks):
+    for result in ranks:
         assert result["uneven"]["gathered"].tolist() == [0, 1, 0, 1, 2]
         assert "same shape on every rank" in result["unequal_error"]["message"]
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)

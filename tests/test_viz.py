@@ -26,6 +26,7 @@ from symsynth.viz import (
     replay_figure,
     similarity_heatmap,
     sphere_point,
+    standalone_html,
 )
 from symsynth.viz.style import ORIGINAL_PAIR, SYNTHETIC
 from symsynth.viz.training import TRACES
@@ -351,3 +352,14 @@ def test_image_grid_shows_a_row_per_class():
     assert list(fig.layout.yaxis.ticktext) == ["class 5", "class 6", "class 7"]
     with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
         image_grid_figure(rng.uniform(size=(4, 8)), [0] * 4)
+
+
+def test_standalone_replay_html_carries_plotly_and_real_colours():
+    proj = FixedProjection()
+    fig = replay_figure([frame_from_snapshot(fake_snapshot(2, step=s), proj) for s in (0, 5)])
+    # what Streamlit's plotly template looks like: colour placeholders its frontend fills in
+    fig.update_layout(template={"layout": {"font": {"color": "#000032"}}})
+    html = standalone_html(fig)
+    assert html.lstrip().lower().startswith("<!doctype html>") and len(html) > 1_000_000
+    assert "Plotly.newPlot" in html and "#000032" not in html
+    assert "addFrames" in html or '"frames"' in html

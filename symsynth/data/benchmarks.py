@@ -82,6 +82,8 @@ __all__ = [
 BENCHMARKS = ("cub200", "cars196", "sop")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
+_STD = np.asarray(IMAGENET_STD, dtype=np.float32)
 CROP_SCALE = (0.08, 1.0)  # RandomResizedCrop's defaults (torchvision)
 CROP_RATIO = (3 / 4, 4 / 3)
 _SEED_SALT = 0x5EED_A06  # keeps augmentation streams apart from the sampler's (seed, epoch)
@@ -162,10 +164,9 @@ def to_tensor(image: Image.Image) -> Tensor:
     >>> to_tensor(Image.new("RGB", (4, 2), (124, 116, 104))).shape
     torch.Size([3, 2, 4])
     """
-    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    x = np.asarray(image, dtype=np.float32) * np.float32(1 / 255)  # [H, W, 3], NumPy: no threads
+    x = (x - _MEAN) / _STD
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
 def train_transform(
@@ -316,15 +317,15 @@ class ImageFiles:
             if len(seeds) != len(positions):
                 raise ValueError(f"got {len(seeds)} seeds for {len(positions)} images")
         s = self.image_size
-        out = torch.empty(len(positions), 3, s, s)
+        out = np.empty((len(positions), 3, s, s), dtype=np.float32)  # filled by NumPy copies
         for k, i in enumerate(positions):
             image = self.open(i)
             if self.augment:
                 g = torch.Generator().manual_seed(int(seeds[k]))
-                out[k] = train_transform(image, s, g, self.scale, self.ratio)
+                out[k] = train_transform(image, s, g, self.scale, self.ratio).numpy()
             else:
-                out[k] = eval_transform(image, s, self.resize)
-        return out[0] if single else out
+                out[k] = eval_transform(image, s, self.resize).numpy()
+        return torch.from_numpy(out[0] if single else out)
 
     def __getitem__(self, index: Any) -> Tensor:
         return self.load(index)

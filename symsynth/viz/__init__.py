@@ -18,6 +18,7 @@ from symsynth.viz.training import (
     image_grid_figure,
     input_space_figure,
     replay_figure,
+    standalone_html,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "replay_figure",
     "similarity_heatmap",
     "sphere_point",
+    "standalone_html",
 ]

@@ -10,14 +10,26 @@ grey, Symm red like its synthetic points, EE green), and losses are told apart b
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from symsynth.compare import LABELS, Curve, Row
+from symsynth.compare import (
+    LABELS,
+    ComparisonResult,
+    Curve,
+    Row,
+    aggregate,
+    mean_curves,
+    runs_to_csv,
+    to_csv,
+    to_markdown,
+)
 from symsynth.viz.projection import FixedProjection
 from symsynth.viz.style import EE, GUIDE, ORIGINAL_PAIR, SYNTHETIC, base_layout, class_colors
 from symsynth.viz.training import LIMIT, EmbeddingFrame, frame_traces
@@ -390,10 +402,55 @@ def html_page(figures: Sequence[tuple[str, go.Figure]], title: str, intro: str =
     return "\n".join(parts)
 
 
+EXPORTS = (
+    "table.md",
+    "table.csv",
+    "runs.csv",
+    "comparison.json",
+    "bars.html",
+    "embeddings.html",
+    "curves.html",
+)
+
+
+def export(
+    result: ComparisonResult, out: str | os.PathLike, figure_seed: int | None = None
+) -> list[Path]:
+    """Write a finished comparison into the folder ``out`` (created): table.md and table.csv
+    (:func:`symsynth.compare.to_markdown` / ``to_csv``), runs.csv (every run), comparison.json
+    (the settings), and the standalone figures bars.html, embeddings.html (the runs of
+    ``figure_seed``, default the first seed) and curves.html. Returns the paths written.
+    """
+    seeds = result.comparison.seeds
+    seed = seeds[0] if figure_seed is None else figure_seed
+    if seed not in seeds:
+        raise ValueError(f"figure seed {seed} is not among the seeds {list(seeds)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = aggregate(result.runs)
+    (out / "table.md").write_text(to_markdown(rows))
+    (out / "table.csv").write_text(to_csv(rows))
+    (out / "runs.csv").write_text(runs_to_csv(result.runs))
+    spec = json.dumps(result.comparison.to_dict(), indent=2, sort_keys=True)
+    (out / "comparison.json").write_text(spec + "\n")
+    panels = [
+        (f"{r.name} (seed {r.seed})", r.probe_embeddings, r.probe_labels)
+        for r in result.runs_for_seed(seed)
+    ]
+    write_html(metric_bars(rows), out / "bars.html")
+    write_html(
+        embedding_grid(panels, cols=len(result.comparison.synthesis)), out / "embeddings.html"
+    )
+    write_html(curves_figure(mean_curves(result.runs)), out / "curves.html")
+    return [out / name for name in EXPORTS]
+
+
 __all__ = [
+    "EXPORTS",
     "SYNTHESIS_COLORS",
     "curves_figure",
     "embedding_grid",
+    "export",
     "html_page",
     "metric_bars",
     "side_by_side_replay",

@@ -362,11 +362,11 @@ def reflection_figure(
     layout = base_layout(title=title, height=height, uirevision="reflection")
     if scene.dim == 2:
         layout.update(
-            xaxis={"range": lim, "showgrid": False, "showticklabels": False, "constrain": "domain"},
-            yaxis={"range": lim, "showgrid": False, "showticklabels": False, "scaleanchor": "x"},
+            xaxis={"range": lim, "visible": False, "constrain": "domain"},
+            yaxis={"range": lim, "visible": False, "scaleanchor": "x"},
         )
     else:
-        axis = {"range": lim, "showbackground": False, "showgrid": False, "showticklabels": False}
+        axis = {"range": lim, "visible": False}
         layout.update(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, **ZOOMED_CUBE})
     fig.update_layout(**layout)
     return fig

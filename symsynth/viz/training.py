@@ -200,6 +200,41 @@ def embedding_figure(
     return fig
 
 
+def animation_controls(steps: Sequence[int], frame_ms: int = 150, redraw: bool = False) -> dict:
+    """Layout entries for a plotly animation whose frames are named by ``steps``: play / pause
+    buttons and a step slider. ``redraw`` must be True for 3-D (scatter3d) frames."""
+    play = {
+        "frame": {"duration": frame_ms, "redraw": redraw},
+        "transition": {"duration": 0},
+        "fromcurrent": True,
+        "mode": "immediate",
+    }
+    pause = {"frame": {"duration": 0, "redraw": redraw}, "mode": "immediate"}
+    return {
+        "updatemenus": [
+            {
+                "type": "buttons", "direction": "left", "x": 0, "y": 0, "xanchor": "left",
+                "yanchor": "top", "pad": {"t": 40, "r": 10}, "showactive": False,
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]},
+                ],
+            }
+        ],
+        "sliders": [
+            {
+                "x": 0.2, "y": 0, "len": 0.8, "pad": {"t": 30},
+                "currentvalue": {"prefix": "step "},
+                "steps": [
+                    {"label": str(step), "method": "animate",
+                     "args": [[str(step)], {**pause, "transition": {"duration": 0}}]}
+                    for step in steps
+                ],
+            }
+        ],
+    }  # fmt: skip
+
+
 def replay_figure(
     frames: Sequence[EmbeddingFrame],
     height: int = 600,
@@ -222,41 +257,14 @@ def replay_figure(
             for f in frames
         ],
     )  # fmt: skip
-    play = {
-        "frame": {"duration": frame_ms, "redraw": redraw},
-        "transition": {"duration": 0},
-        "fromcurrent": True,
-        "mode": "immediate",
-    }
-    pause = {"frame": {"duration": 0, "redraw": redraw}, "mode": "immediate"}
     fig.update_layout(
-        **{
-            **_embedding_layout(first.dim, height, f"step {first.step}", "replay"),
-            # above the chart: the play buttons and the slider take the space below it
-            "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom"},
-        },
-        updatemenus=[
-            {
-                "type": "buttons", "direction": "left", "x": 0, "y": 0, "xanchor": "left",
-                "yanchor": "top", "pad": {"t": 40, "r": 10}, "showactive": False,
-                "buttons": [
-                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
-                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]},
-                ],
-            }
-        ],
-        sliders=[
-            {
-                "x": 0.2, "y": 0, "len": 0.8, "pad": {"t": 30},
-                "currentvalue": {"prefix": "step "},
-                "steps": [
-                    {"label": str(f.step), "method": "animate",
-                     "args": [[str(f.step)], {**pause, "transition": {"duration": 0}}]}
-                    for f in frames
-                ],
-            }
-        ],
-    )  # fmt: skip
+        **_embedding_layout(first.dim, height, f"step {first.step}", "replay"),
+        **animation_controls([f.step for f in frames], frame_ms, redraw),
+    )
+    # above the chart: the play buttons and the slider take the space below it
+    fig.update_layout(
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom"}
+    )
     return fig
 
 
@@ -362,3 +370,9 @@ def image_grid_figure(
         },
     )  # fmt: skip
     return fig
+
+
+def standalone_html(figure: go.Figure) -> str:
+    """``figure`` as one self-contained HTML file (plotly.js inside, no network needed), in
+    plotly's white theme: Streamlit's theme keeps placeholder colours that only Streamlit fills."""
+    return go.Figure(figure).update_layout(template="plotly_white").to_html(include_plotlyjs=True)
