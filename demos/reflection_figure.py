@@ -16,22 +16,25 @@ scales it radially. Every point is computed by ``symsynth.synthesis`` and ``syms
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from symsynth.synthesis import symmetric_points
-from symsynth.viz import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout, not installed
+
+from symsynth.synthesis import symmetric_points  # noqa: E402
+from symsynth.viz import (  # noqa: E402
     circle_point,
     reflection_figure,
     reflection_scene,
     similarity_heatmap,
     sphere_point,
 )
-from symsynth.viz.compare import html_page
-from symsynth.viz.style import GUIDE, SYNTHETIC, base_layout, class_color
+from symsynth.viz.compare import html_page  # noqa: E402
+from symsynth.viz.style import GUIDE, SYNTHETIC, base_layout, class_color  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ALPHAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)

@@ -30,7 +30,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from symsynth.compare import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout, not installed
+
+from symsynth.compare import (  # noqa: E402
     Comparison,
     Progress,
     RunCache,
@@ -38,9 +40,9 @@ from symsynth.compare import (
     run_comparison,
     to_markdown,
 )
-from symsynth.metrics import evaluate
-from symsynth.train import TrainConfig, Trainer
-from symsynth.viz.compare import export
+from symsynth.metrics import evaluate  # noqa: E402
+from symsynth.train import TrainConfig, Trainer  # noqa: E402
+from symsynth.viz.compare import export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_LOSSES = ("triplet", "semihard_triplet", "npair", "angular", "lifted")

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 from pathlib import Path
 
 import torch
 
-from symsynth.data import DATASETS
-from symsynth.losses import LOSSES
-from symsynth.synthesis import METHODS
-from symsynth.train import TrainConfig, Trainer
-from symsynth.viz import FixedProjection, frame_from_snapshot, history_figure
-from symsynth.viz.compare import html_page, side_by_side_replay
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout, not installed
+
+from symsynth.data import DATASETS  # noqa: E402
+from symsynth.losses import LOSSES  # noqa: E402
+from symsynth.synthesis import METHODS  # noqa: E402
+from symsynth.train import TrainConfig, Trainer  # noqa: E402
+from symsynth.viz import FixedProjection, frame_from_snapshot, history_figure  # noqa: E402
+from symsynth.viz.compare import html_page, side_by_side_replay  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCLE = {"dataset": "blobs", "dim": 2, "options": {}}

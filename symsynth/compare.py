@@ -472,8 +472,9 @@ class Row:
     ``mean`` and ``std`` (sample standard deviation, NaN with a single seed) per metric;
     ``best[m]`` is True when this variant has the highest mean of its loss for metric m (ties,
     within ``TIE``, all count). For a variant whose loss also has a baseline row: ``gain[m]`` =
-    its mean minus the baseline's mean, ``beyond_spread[m]`` = ``|gain| > max(std, baseline std)``, and
-    ``wins[m]`` = the number of seeds (of those both have) on which it beats the baseline.
+    its mean minus the baseline's mean, ``beyond_spread[m]`` = ``|gain| > max(std, baseline
+    std)``, and ``wins[m]`` = the number of seeds (of those both have) on which it beats the
+    baseline.
     These three are empty for the baseline itself. ``diverged`` counts runs that hit NaN/inf.
     """
 

@@ -135,6 +135,7 @@ def test_curves_overlay_loss_and_recall_colour_by_synthesis_dash_by_loss():
     assert [t.line.color for t in losses] == [ORIGINAL_PAIR, SYNTHETIC, SYNTHETIC]
     assert [t.line.dash for t in losses] == ["solid", "solid", "dash"]
     assert [t.showlegend for t in recalls] == [False] * 3
+    assert fig.layout.yaxis.type == "log"
     with pytest.raises(ValueError, match="at least one curve"):
         curves_figure([])
 

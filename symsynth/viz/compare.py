@@ -210,8 +210,9 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def curves_figure(curves: Sequence[Curve], smooth: int = 20, height: int = 360) -> go.Figure:
-    """Loss (trailing mean over ``smooth`` steps) and held-out Recall@1 over training steps,
-    every loss × synthesis cell overlaid: colour = synthesis, dash = loss.
+    """Loss (trailing mean over ``smooth`` steps, on a log axis since losses differ in scale)
+    and held-out Recall@1 (on the trainer's fixed evaluation subset) over training steps, every
+    loss × synthesis cell overlaid: colour = synthesis, dash = loss.
 
     >>> import numpy as np
     >>> from symsynth.compare import Curve
@@ -225,7 +226,10 @@ def curves_figure(curves: Sequence[Curve], smooth: int = 20, height: int = 360) 
     losses = list(dict.fromkeys(c.loss for c in curves))
     fig = make_subplots(
         rows=1, cols=2, horizontal_spacing=0.08,
-        subplot_titles=(f"training loss (mean of {smooth} steps)", "held-out Recall@1 (%)"),
+        subplot_titles=(
+            f"training loss (mean of {smooth} steps, log scale)",
+            "held-out Recall@1 (%, evaluation subset)",
+        ),
     )  # fmt: skip
     for c in curves:
         line = {
@@ -249,6 +253,7 @@ def curves_figure(curves: Sequence[Curve], smooth: int = 20, height: int = 360) 
             row=1, col=2,
         )  # fmt: skip
     fig.update_xaxes(title={"text": "step"})
+    fig.update_yaxes(type="log", row=1, col=1)  # losses differ in scale by orders of magnitude
     fig.update_layout(**base_layout(height=height, uirevision="curves", showlegend=True))
     return fig
 
