@@ -360,7 +360,7 @@ st.session_state.setdefault("lt_playing", False)
 
 st.title("Live Training")
 st.markdown(
-    "Train a small embedder and watch the **synthetic points** (red, dashed outline) and the "
+    "Train a small embedder and watch the **synthetic points** (red rings, dashed in 2-D) and the "
     "**mined negative pairs** (red when a synthetic point was chosen) move with the held-out "
     "classes. Switch synthesis between *none*, *symm* and *ee* to compare."
 )

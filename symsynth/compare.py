@@ -170,8 +170,6 @@ def run_one(
     on_progress: ProgressCallback | None = None,
     threads: int | None = None,
     chunk: int = 10,
-    _run: int = 0,
-    _runs: int = 1,
 ) -> RunResult:
     """Train one configuration to its budget and evaluate it on the held-out classes.
 
@@ -191,7 +189,7 @@ def run_one(
         hit = cache.get(config)
         if hit is not None:
             if on_progress:
-                on_progress(Progress(_run, _runs, hit.steps, hit.steps, config, True, True))
+                on_progress(Progress(0, 1, hit.steps, hit.steps, config, True, True))
             return hit
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be None or a whole number >= 1, got {threads!r}")
@@ -208,9 +206,7 @@ def run_one(
                 snapshots = trainer.run(chunk)
                 last = snapshots[-1] if snapshots else last
                 if on_progress:
-                    on_progress(
-                        Progress(_run, _runs, trainer.step_count, trainer.max_steps, config)
-                    )
+                    on_progress(Progress(0, 1, trainer.step_count, trainer.max_steps, config))
         except TrainingDiverged as err:
             diverged_at = err.step
         metrics = trainer.evaluate(full=True)
@@ -234,7 +230,7 @@ def run_one(
     if cache is not None:
         cache.put(result)
     if on_progress:
-        on_progress(Progress(_run, _runs, result.steps, trainer.max_steps, config, True))
+        on_progress(Progress(0, 1, result.steps, trainer.max_steps, config, True))
     return result
 
 
@@ -455,10 +451,15 @@ def run_comparison(
     """
     comparison.validate()
     configs = comparison.configs()
-    runs = [
-        run_one(config, cache, on_progress, threads, _run=i, _runs=len(configs))
-        for i, config in enumerate(configs)
-    ]
+    runs = []
+    for i, config in enumerate(configs):
+        report = None
+        if on_progress is not None:
+
+            def report(p: Progress, i: int = i) -> None:
+                on_progress(dataclasses.replace(p, run=i, runs=len(configs)))
+
+        runs.append(run_one(config, cache, report, threads))
     return ComparisonResult(comparison, runs)
 
 

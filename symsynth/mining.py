@@ -178,24 +178,29 @@ def _hardest(
     b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
     w, pair_gram = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
     g = w.shape[1]
-    sq = torch.einsum("mgi,mij,mgj->mg", w, pair_gram, w)  # squared norms of the members
+    blocks = gram.view(m, 2, m, 2).permute(0, 2, 1, 3)  # [M, M, 2, 2]: pair m × pair n
+    sq = _bilinear(w, pair_gram[:, None], w)  # [M, G] squared norms of the members
     if explicit:
         points = points_table(embeddings, labels, synthesis, alpha, beta, n_inner).points
         full = points @ points.T
         rows = _member_rows(m, g, dev)
     with torch.no_grad():
         if explicit:
-            s = full[:b][:, rows] if mode == "anchor" else full[rows[:, :, None, None], rows]
-        else:  # originals × members, then members × members: two small einsums
-            s = torch.einsum("inj,nhj->inh", gram.view(b, m, 2), w)  # [B, M, G]
+            s = (
+                full[:b][:, rows]
+                if mode == "anchor"
+                else full[rows[:, None, :, None], rows[:, None]]
+            )
+        else:  # originals × members [B, M, G], then members × members [M, M, G, G]
+            s = torch.einsum("inj,nhj->inh", gram.view(b, m, 2), w)
             if mode == "pair":
-                s = torch.einsum("mgi,minh->mgnh", w, s.view(m, 2, m, g))
+                s = torch.einsum("mgi,minh->mngh", w, s.view(m, 2, m, g))
         if metric == "euclidean" and mode == "pair":
-            s = 2 * s - sq[:, :, None, None] - sq[None, None]
+            s = 2 * s - sq[:, None, :, None] - sq[None, :, None, :]
         elif metric == "euclidean":
             s = 2 * s - gram.diagonal()[:, None, None] - sq[None]
         if mode == "pair":
-            choice = s.permute(0, 2, 1, 3).reshape(m, m, g * g).argmax(-1)
+            choice = s.reshape(m, m, g * g).argmax(-1)
             left, right = choice // g, choice % g  # [M, M] member numbers
         else:
             left, right = None, s.argmax(-1)  # [B, M]
@@ -206,17 +211,22 @@ def _hardest(
         if explicit:
             score = full[rows[cols.T, left], rows[cols, right]]
         else:
-            score = torch.einsum("mni,minj,mnj->mn", w_left, gram.view(m, 2, m, 2), w_right)
+            score = _bilinear(w_left, blocks, w_right)
         if metric == "euclidean":
             score = 2 * score - sq[cols.T, left] - sq[cols, right]
     else:
         if explicit:
             score = full[torch.arange(b, device=dev)[:, None], rows[cols, right]]
         else:
-            score = torch.einsum("inj,inj->in", gram.view(b, m, 2), w_right)
+            score = (gram.view(b, m, 2) * w_right).sum(-1)
         if metric == "euclidean":
             score = 2 * score - gram.diagonal()[:, None] - sq[cols, right]
     return _Hardest(score, left, right, g)
+
+
+def _bilinear(u: Tensor, blocks: Tensor, v: Tensor) -> Tensor:
+    """u·B·vᵀ over the last two axes, broadcast: u [..., 2], B [..., 2, 2], v [..., 2]."""
+    return (u[..., :, None] * blocks * v[..., None, :]).sum((-2, -1))
 
 
 def _expand(grouped: Tensor, mode: str) -> Tensor:

@@ -30,7 +30,7 @@ from symsynth.compare import (
     to_csv,
     to_markdown,
 )
-from symsynth.train import TrainConfig, Trainer
+from symsynth.train import TrainConfig, Trainer, TrainingDiverged
 
 TINY = TrainConfig(dataset="toy-circle", embedding_dim=2, max_steps=6, eval_every=3, seed=0)
 
@@ -100,6 +100,24 @@ def test_threads_apply_during_the_run_and_are_restored():
     assert torch.get_num_threads() == 2
     with pytest.raises(ValueError, match="threads"):
         run_one(TINY, threads=0)
+
+
+def test_a_diverged_run_is_kept_with_the_step_it_diverged_at(monkeypatch):
+    class Diverging(Trainer):
+        def step(self):
+            if self.step_count == 3:
+                raise TrainingDiverged(4, "loss", self.config.lr)
+            return super().step()
+
+    monkeypatch.setattr(compare_module, "Trainer", Diverging)
+    result = run_one(TINY, chunk=2)
+    assert result.diverged_at == 4 and result.steps == 3
+    assert set(result.metrics) == set(METRICS) and len(result.probe_embeddings) > 0
+    monkeypatch.undo()
+    fine = run_one(TrainConfig.from_dict({**TINY.to_dict(), "synthesis": "none"}))
+    rows = aggregate([fine, result])
+    assert [r.diverged for r in rows] == [0, 1]
+    assert "symm (1 diverged)" in to_markdown(rows)
 
 
 def test_trained_weights_can_be_restored():
