@@ -46,10 +46,14 @@ _INIT_LOCK = threading.Lock()  # model initialisation uses the global RNG, forke
 
 
 class TrainingDiverged(RuntimeError):
-    """Training produced NaN/inf at ``step``; the weights from before that step are kept."""
+    """Training produced NaN/inf at ``step``; the weights from before that step are kept.
+
+    ``snapshots`` holds what ``Trainer.run`` had recorded in that call before it stopped.
+    """
 
     def __init__(self, step: int, what: str, lr: float) -> None:
         self.step = step
+        self.snapshots: list[Snapshot] = []
         super().__init__(
             f"training diverged at step {step}: the {what} became NaN or inf. The weights from"
             f" before step {step} are kept. Try a lower learning rate (now {lr:g}, e.g."
@@ -249,7 +253,11 @@ class Trainer:
         for _ in range(max(0, int(n_steps))):
             if self.done:
                 break
-            loss, raw, y = self.step()
+            try:
+                loss, raw, y = self.step()
+            except TrainingDiverged as err:
+                err.snapshots = snapshots
+                raise
             s = self.step_count
             evaluate_now = self.done or (c.eval_every and s % c.eval_every == 0)
             metrics = self.evaluate() if evaluate_now else None

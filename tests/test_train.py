@@ -107,6 +107,7 @@ def test_divergence_names_the_step_and_keeps_the_last_finite_weights():
     with pytest.raises(TrainingDiverged, match="step 5.*lower learning rate") as err:
         t.run(1)
     assert err.value.step == 5 and t.step_count == 4
+    assert err.value.snapshots == []  # nothing recorded in that call before it stopped
     with torch.no_grad():
         next(t.model.parameters())[0, 0] = good[0]
     assert torch.equal(weights(t), good)
@@ -164,3 +165,19 @@ def test_a_loss_overflow_is_reported_as_divergence():
     with pytest.raises(TrainingDiverged, match="step 1: the loss"):
         t.run(1)
     assert torch.equal(weights(t), before) and t.step_count == 0
+
+
+def test_divergence_keeps_the_snapshots_of_the_call(monkeypatch):
+    t = Trainer(TrainConfig(**TOY, max_steps=50))
+    real_step, calls = t.step, []
+
+    def step():
+        calls.append(1)
+        if len(calls) == 7:
+            raise TrainingDiverged(7, "loss", 0.01)
+        return real_step()
+
+    monkeypatch.setattr(t, "step", step)
+    with pytest.raises(TrainingDiverged) as err:
+        t.run(10)
+    assert [s.step for s in err.value.snapshots] == [1, 5]
