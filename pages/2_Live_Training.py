@@ -8,11 +8,14 @@ session). The configuration lives in the URL, so a link opens the same setup.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -39,6 +42,9 @@ with st.spinner("Loading the training core…"):
 TICK_SECONDS = 0.25  # one chunk of training and one redraw per tick while playing
 SNAPSHOT_EVERY = 10  # steps between recorded snapshots (and the Step button's stride)
 MAX_FRAMES = 240  # snapshots kept for the replay (thinned evenly beyond that)
+FRAME_BYTES = 16 * 2**20  # ... and at most this many bytes of them (64-D+ snapshots are big)
+CHUNK_SECONDS = 2.0  # a tick stops training after this long and redraws (Pause stays prompt)
+RUN_SECONDS = 600  # training time one run may use; then it ends like a finished run
 REPLAY_FRAMES = 60  # frames in the client-side replay animation
 DIMS = (2, 3, 8, 16, 32, 64, 128)
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
@@ -104,13 +110,28 @@ def _integer(raw: str | None, default: int, lo: int, hi: int) -> int:
     return min(max(value, lo), hi)
 
 
-def load_url_state() -> None:
-    """Give every control without a value one from the URL (or its default)."""
-    q, state = st.query_params, st.session_state
+def load_url_state() -> list[str]:
+    """Give every control without a value one from the URL (or its default); return a note for
+    every URL value that was not taken as it stood."""
+    q, state, notes = st.query_params, st.session_state, []
     for name, (key, default, options) in CHOICES.items():
-        state.setdefault(key, _choice(q.get(name), options, default))
+        if key in state:
+            continue
+        raw = q.get(name)
+        state[key] = _choice(raw, options, default)
+        if raw is not None and str(state[key]) != raw and not _same_number(raw, state[key]):
+            shown = ", ".join(f"{o:g}" if isinstance(o, float) else str(o) for o in options)
+            notes.append(f"`{name}={raw[:40]}` is not one of {shown}; using {state[key]}.")
     for name, (key, default, lo, hi) in INTEGERS.items():
-        state.setdefault(key, _integer(q.get(name), default, lo, hi))
+        if key in state:
+            continue
+        raw = q.get(name)
+        state[key] = _integer(raw, default, lo, hi)
+        if raw is not None and not _same_number(raw, state[key]):
+            notes.append(
+                f"`{name}={raw[:40]}` is not a whole number from {lo} to {hi}; using {state[key]}."
+            )
+    return notes
 
 
 def write_url_state() -> None:
@@ -143,7 +164,10 @@ def current_config() -> TrainConfig:
 
 def reset() -> None:
     """Forget the run; the next draw builds a fresh trainer from the controls."""
-    for key in ("lt_trainer", "lt_frames", "lt_share", "lt_projection", "lt_error", "lt_replay"):
+    for key in (
+        "lt_trainer", "lt_frames", "lt_share", "lt_projection", "lt_error", "lt_replay",
+        "lt_seconds",
+    ):  # fmt: skip
         st.session_state.pop(key, None)
     st.session_state.lt_playing = False
 
@@ -168,30 +192,48 @@ def trainer() -> Trainer | None:
     return state.lt_trainer
 
 
+def frame_limit(snapshot) -> int:
+    """How many snapshots a session keeps: MAX_FRAMES, fewer when they would pass FRAME_BYTES
+    (a 128-D snapshot is ~0.2 MB), never fewer than the replay shows."""
+    size = sum(
+        value.nbytes
+        for value in (getattr(snapshot, f.name) for f in dataclasses.fields(snapshot))
+        if isinstance(value, np.ndarray)
+    )
+    return max(REPLAY_FRAMES, min(MAX_FRAMES, FRAME_BYTES // max(size, 1)))
+
+
 def record(snapshots) -> None:
     state = st.session_state
     frames = state.lt_frames
     frames.extend(snapshots)
     state.lt_share.extend((s.step, s.synthetic_share) for s in snapshots)
-    if len(frames) > MAX_FRAMES:  # keep the first, the last and every other one between
-        state.lt_frames = frames[:-1:2] + frames[-1:]
+    if frames and len(frames) > frame_limit(frames[-1]):
+        state.lt_frames = frames[:-1:2] + frames[-1:]  # the first, the last, every other between
+
+
+def out_of_time() -> bool:
+    return st.session_state.get("lt_seconds", 0.0) >= RUN_SECONDS
 
 
 def advance(t: Trainer, n_steps: int) -> None:
-    """Train ``n_steps`` more steps (or to the end); a divergence stops play with its message."""
-    # The models here are tiny: one thread is several times faster than two fighting for the
-    # same cores (measured: 100 toy steps 0.8 s vs 12 s on a busy 2-core machine), and keeps one
-    # session's training from slowing the others down.
-    torch.set_num_threads(1)
+    """Train ``n_steps`` more steps (or to the end, or for CHUNK_SECONDS, or until the run's
+    RUN_SECONDS are used up); a divergence stops play with its message."""
+    state = st.session_state
+    start = time.monotonic()
     try:
         # In strides of one snapshot: a divergence loses at most the stride it happened in.
-        for start in range(0, n_steps, SNAPSHOT_EVERY):
-            record(t.run(min(SNAPSHOT_EVERY, n_steps - start)))
+        for done in range(0, n_steps, SNAPSHOT_EVERY):
+            record(t.run(min(SNAPSHOT_EVERY, n_steps - done)))
+            if time.monotonic() - start > CHUNK_SECONDS:
+                break  # a slow setup: redraw now, train on at the next tick
     except TrainingDiverged as err:
-        st.session_state.lt_error = str(err)
-        st.session_state.lt_playing = False
-    if t.done:
-        st.session_state.lt_playing = False
+        state.lt_error = str(err)
+        state.lt_playing = False
+    finally:
+        state.lt_seconds = state.get("lt_seconds", 0.0) + (time.monotonic() - start)
+    if t.done or out_of_time():
+        state.lt_playing = False
 
 
 def fit_p_to_dataset() -> None:
@@ -214,9 +256,19 @@ def pause() -> None:
 
 def step_once() -> None:
     t = st.session_state.get("lt_trainer")
-    if t is not None and not st.session_state.get("lt_error"):
+    if t is not None and not st.session_state.get("lt_error") and not out_of_time():
         st.session_state.lt_playing = False
         advance(t, SNAPSHOT_EVERY)
+
+
+@st.cache_resource
+def _one_torch_thread() -> int:
+    """Once per server process: torch computes on one thread. The models here are tiny: one
+    thread is several times faster than two fighting for the same cores (measured: 100 toy steps
+    0.8 s vs 12 s on a busy 2-core machine), and one session's training cannot take the cores
+    from the others. The setting is process-wide (every session's script thread inherits it)."""
+    torch.set_num_threads(1)
+    return torch.get_num_threads()
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -264,7 +316,7 @@ def status_line(t: Trainer) -> str:
         parts.append(f"MAP@R {evals[-1]['map@r']:.3f}")
     if st.session_state.lt_playing:
         parts.append("▶ training")
-    elif t.done:
+    elif t.done or out_of_time():
         parts.append("finished")
     return " · ".join(parts)
 
@@ -279,6 +331,12 @@ def live_view(history_box) -> None:
         advance(t, int(state.lt_speed))
     if state.get("lt_error"):
         st.error(state.lt_error, icon=":material/error:")
+    elif out_of_time() and not t.done:
+        st.warning(
+            f"This run has used its {RUN_SECONDS / 60:g} minutes of training, the most one run "
+            "may take on this shared server. **Reset** starts another.",
+            icon=":material/timer_off:",
+        )
     st.markdown(status_line(t))
     if state.lt_frames:
         dim = t.config.embedding_dim
@@ -355,8 +413,9 @@ def downloads(t: Trainer, replay) -> None:
 
 # ----------------------------------------------------------------------------- the page
 
-load_url_state()
+url_notes = load_url_state()
 st.session_state.setdefault("lt_playing", False)
+_one_torch_thread()
 
 st.title("Live Training")
 st.markdown(
@@ -388,6 +447,8 @@ with st.sidebar:
     options = dataset_options(st.session_state.lt_dataset)
     st.caption(", ".join(f"{k}={v}" for k, v in options.items() if v is not None) or "")
 
+for note in url_notes:  # a link with values the controls do not offer: say what was used instead
+    st.warning(f"From the link: {note}", icon=":material/link_off:")
 write_url_state()
 run = trainer()
 if run is None:
@@ -395,17 +456,18 @@ if run is None:
     st.stop()
 
 playing = st.session_state.lt_playing
+cannot_start = playing or run.done or out_of_time() or bool(st.session_state.get("lt_error"))
 buttons = st.columns([1, 1, 1, 1, 4])
 buttons[0].button(
     "Play", on_click=play, icon=":material/play_arrow:", type="primary", width="stretch",
-    disabled=playing or run.done or bool(st.session_state.get("lt_error")),
+    disabled=cannot_start,
 )  # fmt: skip
 buttons[1].button(
     "Pause", on_click=pause, icon=":material/pause:", width="stretch", disabled=not playing
 )
 buttons[2].button(
     f"Step +{SNAPSHOT_EVERY}", on_click=step_once, icon=":material/skip_next:",
-    width="stretch", disabled=playing or run.done or bool(st.session_state.get("lt_error")),
+    width="stretch", disabled=cannot_start,
 )  # fmt: skip
 buttons[3].button("Reset", on_click=reset, icon=":material/replay:", width="stretch")
 buttons[4].caption(run.data.description)

@@ -19,11 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
+from symsynth.backbones import BackboneUnavailable
 from symsynth.compare import Comparison, Progress, RunCache, aggregate, run_comparison, to_markdown
 from symsynth.data import DATASETS
+from symsynth.data.benchmarks import BENCHMARKS
+from symsynth.distributed import cleanup
 from symsynth.losses import LOSSES
 from symsynth.synthesis import METHODS
 from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged, save_atomic, write_json
@@ -54,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d = TrainConfig()
-    t.add_argument("--dataset", default="digits", choices=DATASETS)
+    t.add_argument("--dataset", default="digits", choices=DATASETS + BENCHMARKS)
     t.add_argument("--loss", default=d.loss, choices=list(LOSSES))
     t.add_argument("--synthesis", default=d.synthesis, choices=METHODS)
     t.add_argument("--epochs", type=int, default=d.epochs)
@@ -76,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset-option", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
         help="dataset option, e.g. n_classes=12 (repeatable)",
     )  # fmt: skip
+    t.add_argument("--data-root", default=None, help="folder of cub200 / cars196 / sop")
+    t.add_argument("--image-size", type=int, default=None, help="cub200 / cars196 / sop crops")
+    t.add_argument("--weights", default=None, help="pretrained trunk weights (googlenet/resnet18)")
+    t.add_argument("--device", default=d.device, choices=("cpu", "cuda", "auto"))
+    t.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_compare_parser(sub)
@@ -171,9 +179,13 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    options = dict(args.dataset_option)
+    for key in ("data_root", "image_size"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     return TrainConfig(
         dataset=args.dataset,
-        dataset_options=dict(args.dataset_option),
+        dataset_options=options,
         model=args.model,
         embedding_dim=args.embedding_dim,
         loss=args.loss,
@@ -186,6 +198,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         max_steps=args.max_steps,
         seed=args.seed,
         eval_every=args.eval_every,
+        weights=args.weights,
+        device=args.device,
+        amp=args.amp,
+        compile=args.compile,
     )
 
 
@@ -213,10 +229,12 @@ def train(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume: the checkpoint was made with other settings {diff}")
     else:
         trainer = Trainer(config)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(config.to_dict(), out / "config.json")
+    main_rank = trainer.dist.is_main  # under torchrun only rank 0 writes and shows progress
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(config.to_dict(), out / "config.json")
     bar = tqdm(
-        total=trainer.max_steps, initial=trainer.step_count, disable=args.quiet,
+        total=trainer.max_steps, initial=trainer.step_count, disable=args.quiet or not main_rank,
         desc=f"{config.loss}+{config.synthesis}", unit="step", file=sys.stderr,
     )  # fmt: skip
     status = 0
@@ -236,11 +254,12 @@ def train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     metrics = trainer.evaluate(full=True)
-    write_json(metrics, out / "metrics.json")
-    save_atomic(trainer.model.state_dict(), out / "model.pt")
-    _write_history(trainer.history, out / "history.csv")
-    if not args.quiet:
-        print(" ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    if main_rank:
+        write_json(metrics, out / "metrics.json")
+        save_atomic(trainer.model.state_dict(), out / "model.pt")
+        _write_history(trainer.history, out / "history.csv")
+        if not args.quiet:
+            print(" ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return status
 
 
@@ -317,8 +336,9 @@ def compare(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         return compare(args) if args.command == "compare" else train(args)
-    except ValueError as err:  # bad settings or data: say what, no traceback
+    except (ValueError, BackboneUnavailable) as err:  # bad settings or data: no traceback
         parser.exit(2, f"error: {err}\n")
+    finally:
+        cleanup()  # leaves the process group under torchrun; nothing otherwise

@@ -33,7 +33,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from symsynth.backbones import BACKBONES, build_backbone
 from symsynth.data import Dataset, load_dataset
+from symsynth.data.benchmarks import ImageFiles, augmentation_seeds
+from symsynth.devices import autocast, maybe_compile
+from symsynth.distributed import (
+    all_gather_with_grad,
+    init_from_env,
+    rank_slice,
+    save_on_main,
+    wrap_model,
+)
 from symsynth.losses import LOSSES, LossOverflow, build_loss
 from symsynth.metrics import evaluate
 from symsynth.mining import hardest_negatives, points_table
@@ -41,7 +51,7 @@ from symsynth.models import build_model
 from symsynth.samplers import PKSampler
 from symsynth.synthesis import METHODS
 
-MODELS = ("auto", "mlp", "cnn")
+MODELS = ("auto", "mlp", "cnn", *BACKBONES)
 _INIT_LOCK = threading.Lock()  # model initialisation uses the global RNG, forked under this lock
 
 
@@ -82,6 +92,10 @@ class TrainConfig:
     eval_size: int = 1000  # held-out items used for the metrics (a fixed seeded subset)
     snapshot_every: int = 10
     probe_size: int = 400  # held-out items whose embeddings every snapshot carries
+    weights: str | None = None  # backbones only: a local file of pretrained trunk weights
+    device: str = "cpu"  # cpu, cuda or auto
+    amp: bool = False  # bf16 autocast on CUDA (a no-op with a message elsewhere)
+    compile: bool = False  # torch.compile the model (a no-op with a message where it fails)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,9 +197,15 @@ class Trainer:
         name = config.model
         if name == "auto":
             name = "cnn" if self.data.is_image else "mlp"
+        self.dist = init_from_env(config.device)  # one process, or a rank under torchrun
         with _INIT_LOCK, torch.random.fork_rng():
             torch.manual_seed(config.seed)
-            self.model: nn.Module = build_model(name, self.data.input_shape, config.embedding_dim)
+            if name in BACKBONES:
+                model = build_backbone(name, config.embedding_dim, weights=config.weights)
+            else:
+                model = build_model(name, self.data.input_shape, config.embedding_dim)
+        self.model: nn.Module = maybe_compile(model.to(self.dist.device), config.compile)
+        self.ddp = wrap_model(self.model, self.dist)  # the model itself in one process
         self.loss_fn = build_loss(config.loss, config.synthesis, **config.hparams)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         train_y = self.data.train.y
@@ -218,11 +238,19 @@ class Trainer:
 
     def step(self) -> tuple[float, Tensor, Tensor]:
         """One optimiser step. Returns the loss, the batch's raw embeddings and its labels."""
-        idx = self._next_batch()
-        x, y = self.data.train.x[idx], self.data.train.y[idx]
+        idx, train, dev = self._next_batch(), self.data.train, self.dist.device
+        local = rank_slice(idx)  # this rank's whole pairs; all of idx in one process
+        if isinstance(train.x, ImageFiles):  # augmented as a function of (seed, step, row)
+            seeds = augmentation_seeds(self.config.seed, self.step_count, len(idx))
+            x = train.x.load(local, seeds=rank_slice(seeds))
+        else:
+            x = train.x[local]
+        y = train.y[idx].to(dev)
         self.model.train()
         step = self.step_count + 1
-        raw = self.model.forward_raw(x)
+        with autocast(dev, self.config.amp):
+            raw = self.ddp(x.to(dev), normalize=False)
+        raw = all_gather_with_grad(raw.float())  # the whole batch, gradients to own rows
         if not torch.isfinite(raw).all():
             raise TrainingDiverged(step, "embedding", self.config.lr)
         try:
@@ -270,17 +298,19 @@ class Trainer:
     # -- looking at the model -------------------------------------------------------------
 
     @torch.no_grad()
-    def embed(self, x: Tensor, batch_size: int = 1024) -> Tensor:
-        """L2-normalised embeddings of ``x`` in eval mode."""
+    def embed(self, x: Tensor | ImageFiles, index: Tensor | None = None, batch_size: int = 256):
+        """L2-normalised embeddings (on the CPU) of ``x[index]``, loaded and embedded in chunks."""
         self.model.eval()
-        return torch.cat([self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        index = torch.arange(len(x)) if index is None else index
+        chunks = [self.model(x[i].to(self.dist.device)).cpu() for i in index.split(batch_size)]
+        return torch.cat(chunks) if chunks else torch.empty(0, self.config.embedding_dim)
 
     def evaluate(self, full: bool = False) -> dict[str, float]:
         """The protocol's metrics on held-out classes: the fixed subset used while training
         (``eval_size`` items), or the whole test split with ``full=True``."""
         test = self.data.test
         index = torch.arange(len(test)) if full else self.eval_index
-        return evaluate(self.embed(test.x[index]), test.y[index])
+        return evaluate(self.embed(test.x, index), test.y[index])
 
     @torch.no_grad()
     def _snapshot(self, loss: float, raw: Tensor, y: Tensor, metrics) -> Snapshot:
@@ -288,7 +318,7 @@ class Trainer:
         synthesis = self.loss_fn.synthesis
         table = points_table(view, y, synthesis, self.loss_fn.alpha, self.loss_fn.beta)
         pairs = hardest_negatives(self.loss_fn.mine(view, y))
-        points = torch.nn.functional.normalize(table.points, dim=1)  # drawn on the sphere
+        points = torch.nn.functional.normalize(table.points, dim=1).cpu()  # drawn on the sphere
         b = len(y)
         chosen_synthetic = pairs.first_synthetic | pairs.second_synthetic
         test = self.data.test
@@ -297,16 +327,16 @@ class Trainer:
             epoch=self.epoch,
             loss=loss,
             metrics=metrics,
-            probe_embeddings=self.embed(test.x[self.probe_index]).numpy(),
+            probe_embeddings=self.embed(test.x, self.probe_index).numpy(),
             probe_labels=test.y[self.probe_index].numpy(),
             batch_embeddings=points[:b].numpy(),
-            batch_labels=y.numpy(),
+            batch_labels=y.cpu().numpy(),
             synthetic_points=points[b:].numpy(),
-            synthetic_labels=table.labels[b:].numpy(),
-            mined_first=pairs.first.numpy(),
-            mined_second=pairs.second.numpy(),
-            mined_first_synthetic=pairs.first_synthetic.numpy(),
-            mined_second_synthetic=pairs.second_synthetic.numpy(),
+            synthetic_labels=table.labels[b:].cpu().numpy(),
+            mined_first=pairs.first.cpu().numpy(),
+            mined_second=pairs.second.cpu().numpy(),
+            mined_first_synthetic=pairs.first_synthetic.cpu().numpy(),
+            mined_second_synthetic=pairs.second_synthetic.cpu().numpy(),
             synthetic_share=float(chosen_synthetic.float().mean()) if len(pairs.anchor) else 0.0,
         )
 
@@ -322,8 +352,9 @@ class Trainer:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write a checkpoint atomically (a temporary file renamed over ``path``)."""
-        save_atomic(self.state_dict(), path)
+        """Write a checkpoint atomically (a temporary file renamed over ``path``); under
+        torchrun rank 0 writes it and every rank waits."""
+        save_on_main(self.state_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, data: Dataset | None = None) -> Trainer:
