@@ -100,3 +100,15 @@ class MetricLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"synthesis={self.synthesis!r}"
+
+
+class MarginPairLoss(MetricLoss):
+    """A distance loss with a positive and a negative margin (contrastive, lifted)."""
+
+    mode, metric = "pair", "euclidean"
+
+    def __init__(
+        self, synthesis: str = "none", pos_margin: float = 0.0, neg_margin: float = 1.0, **kw
+    ) -> None:
+        super().__init__(synthesis, **kw)
+        self.pos_margin, self.neg_margin = pos_margin, neg_margin

@@ -9,17 +9,10 @@ loss can only grow. Equals pytorch-metric-learning's ContrastiveLoss with a Mean
 
 from torch import Tensor
 
-from symsynth.losses.base import MetricLoss, distance, masked_mean, positive_mask
+from symsynth.losses.base import MarginPairLoss, distance, masked_mean, positive_mask
 
 
-class ContrastiveLoss(MetricLoss):
-    mode, metric = "pair", "euclidean"
-
-    def __init__(self, synthesis: str = "none", pos_margin: float = 0.0, neg_margin: float = 1.0,
-                 **kw) -> None:  # fmt: skip
-        super().__init__(synthesis, **kw)
-        self.pos_margin, self.neg_margin = pos_margin, neg_margin
-
+class ContrastiveLoss(MarginPairLoss):
     def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         d = distance(score)
         negative = labels[:, None] != labels[None, :]
