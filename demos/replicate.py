@@ -22,6 +22,7 @@ import argparse
 import datetime
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from symsynth.compare import (  # noqa: E402
     Progress,
     RunCache,
     aggregate,
+    code_fingerprint,
     run_comparison,
     to_markdown,
 )
@@ -204,6 +206,29 @@ def raw_pixel_scores(comparison: Comparison) -> dict[str, float]:
     return evaluate(test.x.flatten(1), test.y)
 
 
+def code_version() -> str:
+    """The git commit of this checkout (and whether symsynth/ had uncommitted changes), with
+    the training-code fingerprint the run cache uses."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "symsynth"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        commit = f"commit {head}" + (" with uncommitted changes in symsynth/" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        commit = "no git checkout"
+    return f"{commit}; training-code fingerprint {code_fingerprint()}"
+
+
 def verdict(gain: float, beyond: bool, wins: int, n: int) -> str:
     """How our R@1 gain reads next to the paper's (always positive) gain."""
     if gain > 0 and beyond and wins == n:
@@ -352,6 +377,7 @@ def report(
         f"Files: `{_display(out)}/` holds table.md, table.csv, runs.csv (every run's metrics"
         " and time), comparison.json and the figures bars.html, curves.html, embeddings.html"
         " (open offline).",
+        f"Code: {timing['code']}.",
     ]
     return "\n".join(lines)
 
@@ -399,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     cache = None if args.no_cache else RunCache(args.cache_dir)
     n_runs = len(comparison.configs())
+    code = code_version()  # before training: the code the runs are made with
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     bar = tqdm(total=n_runs, desc="runs", unit="run", disable=args.quiet, file=sys.stderr)
@@ -422,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = [r.seconds for r in result.runs]
     timing = {
         "date": datetime.date.today().isoformat(),
+        "code": code,
         "wall": wall,
         "trained": sum(not r.cached for r in result.runs),
         "cached": sum(r.cached for r in result.runs),

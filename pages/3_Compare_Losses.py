@@ -89,9 +89,9 @@ def current_comparison() -> Comparison:
     )
 
 
-@st.cache_resource
 def run_cache() -> RunCache:
-    """The run cache ($SYMSYNTH_CACHE, else ~/.cache/symsynth/runs), shared by all sessions."""
+    """The run cache on disk ($SYMSYNTH_CACHE, else ~/.cache/symsynth/runs), shared by all
+    sessions and the command line."""
     return RunCache()
 
 

@@ -265,10 +265,10 @@ def panel(view: View, key: str, side: int, query: int, k: int, method: str, dim:
         key=chart_key, on_select=lambda: select_from(chart_key), selection_mode="points",
         width="stretch",
     )  # fmt: skip
-    neighbours_section(view, query, k)
+    neighbours_section(view, side, query, k)
 
 
-def neighbours_section(view: View, query: int, k: int) -> None:
+def neighbours_section(view: View, side: int, query: int, k: int) -> None:
     neighbours = view.neighbours[query, :k]
     correct = view.labels[neighbours] == view.labels[query]
     data = view.trainer.data
@@ -285,7 +285,7 @@ def neighbours_section(view: View, query: int, k: int) -> None:
         ]
         st.plotly_chart(
             thumbnails_figure(x[[query, *neighbours]], titles, [None, *correct.tolist()]),
-            key=f"ex_thumbs_{id(view)}", width="stretch",
+            key=f"ex_thumbs_{side}", width="stretch",
         )  # fmt: skip
     else:
         coords = x.reshape(len(x), -1)
@@ -303,7 +303,7 @@ def neighbours_section(view: View, query: int, k: int) -> None:
         table["input"] = [
             ", ".join(f"{v:.3f}" for v in row[:8]) for row in x.reshape(len(x), -1)[neighbours]
         ]
-    st.dataframe(table, hide_index=True, width="stretch", key=f"ex_table_{id(view)}")
+    st.dataframe(table, hide_index=True, width="stretch", key=f"ex_table_{side}")
 
 
 # ----------------------------------------------------------------------------- the page
@@ -344,7 +344,9 @@ except ValueError as err:  # e.g. a checkpoint whose data set cannot be rebuilt 
 shown = [(first.key, view)]
 if st.session_state.ex_compare:
     before = before_training(first, view.trainer)
-    others = [m for m in models if m.key != first.key] + [before]
+    others = [m for m in models if m.key != first.key]
+    if first.key != "untrained":
+        others.append(before)
     other_labels = [m.label for m in others]
     if st.session_state.get("ex_model_2") not in other_labels:
         st.session_state.ex_model_2 = other_labels[0]
@@ -375,18 +377,18 @@ top[0].number_input("Query item", 0, n_items - 1, step=1, key="ex_query")
 missing = [
     (key, v) for key, v in shown if coordinates(v, key, method, dim) is None
 ]  # fmt: skip
-if missing:
-    if top[1].button("Compute UMAP", icon=":material/scatter_plot:", type="primary"):
-        compute_umap(missing, dim)
-        st.rerun()
+if missing and top[1].button("Compute UMAP", icon=":material/scatter_plot:", type="primary"):
+    compute_umap(missing, dim)
+    st.rerun()
 d = view.embeddings.shape[1]
-top[2].caption(
-    f"{n_items} held-out items of {view.trainer.data.description}. "
-    + (f"The embeddings are {d}-D and drawn as they are (on the unit "
-       f"{'circle' if d == 2 else 'sphere'})." if method == "PCA" and d <= 3 else
-       f"{method} of the {d}-D embeddings to {dim}-D"
-       + (" (a fixed principal-component basis, uncentred)." if method == "PCA" else "."))
-)  # fmt: skip
+if d <= 3 and (method == "PCA" or d == dim):
+    shape = "circle" if d == 2 else "sphere"
+    how = f"The embeddings are {d}-D, drawn as they are (on the unit {shape})."
+elif method == "PCA":
+    how = f"PCA of the {d}-D embeddings to {dim}-D (a fixed principal basis, uncentred)."
+else:
+    how = f"UMAP (cosine) of the {d}-D embeddings to {dim}-D."
+top[2].caption(f"{n_items} held-out items of {view.trainer.data.description}. {how}")
 
 query = int(st.session_state.ex_query)
 columns = st.columns(len(shown))

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -242,8 +243,42 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "symsynth" / "runs")
 
 
+def _settings(config: TrainConfig) -> dict[str, Any]:
+    """The fields of ``config`` that differ from TrainConfig's defaults."""
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        value = getattr(config, f.name)
+        if value != default:
+            out[f.name] = value
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the training code (every ``symsynth`` module but the drawing, comparing and
+    command-line ones): a run cached by other training code is not reused, since a change as
+    small as a different summation order can change a trajectory."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("viz/") or relative in _NOT_TRAINING:
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+_NOT_TRAINING = {"compare.py", "cli.py", "__main__.py"}
+
+
 def config_key(config: TrainConfig) -> str:
-    """A stable hash of the full configuration (and the cache format): the cache's key.
+    """A stable hash of the configuration, the training code (:func:`code_fingerprint`) and the
+    cache format: the cache's key.
+
+    Only the settings that differ from TrainConfig's defaults enter the hash, so a field added
+    to TrainConfig later (whose default keeps the old behaviour) does not orphan the cache;
+    :meth:`RunCache.get` confirms every hit against the full configuration stored with it.
 
     >>> from symsynth.train import TrainConfig
     >>> config_key(TrainConfig(seed=1)) == config_key(TrainConfig(seed=1))
@@ -251,12 +286,13 @@ def config_key(config: TrainConfig) -> str:
     >>> config_key(TrainConfig(seed=1)) == config_key(TrainConfig(seed=2))
     False
     """
-    text = json.dumps({"cache_version": CACHE_VERSION, "config": config.to_dict()}, sort_keys=True)
+    key = {"cache_version": CACHE_VERSION, "code": code_fingerprint(), "config": _settings(config)}
+    text = json.dumps(key, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 class RunCache:
-    """Finished runs on disk, one folder per configuration hash: ``config.json``,
+    """Finished runs on disk, one folder per key (:func:`config_key`): ``config.json``,
     ``result.json`` (metrics, history, timing), ``arrays.npz`` (probe embeddings and labels)
     and ``weights.npz`` (the model's state_dict as arrays). A folder is written under a
     temporary name and renamed when complete, so a half-written run is never read.
@@ -289,7 +325,11 @@ class RunCache:
         if not (folder / "result.json").exists():
             return None
         stored = json.loads((folder / "result.json").read_text())
-        if TrainConfig.from_dict(stored["config"]) != config:  # a hash collision, in theory
+        try:
+            same = TrainConfig.from_dict(stored["config"]) == config
+        except (TypeError, ValueError):  # written by a version with other TrainConfig fields
+            same = False
+        if not same:  # a default changed since it was stored (or, in theory, a hash collision)
             return None
         with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
             probe, labels = arrays["probe_embeddings"], arrays["probe_labels"]
@@ -322,6 +362,7 @@ class RunCache:
                 "seconds": result.seconds,
                 "steps": result.steps,
                 "diverged_at": result.diverged_at,
+                "code": code_fingerprint(),
             }
             (tmp / "result.json").write_text(json.dumps(record))
             np.savez_compressed(
@@ -754,6 +795,7 @@ __all__ = [
     "RunCache",
     "RunResult",
     "aggregate",
+    "code_fingerprint",
     "config_key",
     "default_cache_dir",
     "mean_curves",

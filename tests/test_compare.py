@@ -168,6 +168,28 @@ def test_cache_key_covers_every_config_field():
     assert config_key(TrainConfig.from_dict(TINY.to_dict())) == base
 
 
+def test_cache_survives_a_new_config_field_and_refuses_a_changed_default(tmp_path):
+    cache = RunCache(tmp_path)
+    folder = cache.put(run_one(TINY))
+    record = json.loads((folder / "result.json").read_text())
+    del record["config"]["probe_size"]  # as if written before TrainConfig had this field
+    (folder / "result.json").write_text(json.dumps(record))
+    assert cache.get(TINY) is not None  # its default keeps the old behaviour: still a hit
+    record["config"]["eval_size"] = 999  # stored under a default that has changed since
+    (folder / "result.json").write_text(json.dumps(record))
+    assert cache.get(TINY) is None
+    record["config"]["retired_option"] = 1  # a field TrainConfig no longer has
+    (folder / "result.json").write_text(json.dumps(record))
+    assert cache.get(TINY) is None
+
+
+def test_cache_key_follows_the_training_code(monkeypatch):
+    before = config_key(TINY)
+    assert re.fullmatch(r"[0-9a-f]{16}", compare_module.code_fingerprint())
+    monkeypatch.setattr(compare_module, "code_fingerprint", lambda: "other training code")
+    assert config_key(TINY) != before
+
+
 def test_default_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMSYNTH_CACHE", str(tmp_path / "here"))
     assert RunCache().root == tmp_path / "here"

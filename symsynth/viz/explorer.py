@@ -49,8 +49,9 @@ def explorer_figure(
     uirevision: str = "explorer",
 ) -> go.Figure:
     """Every item as a point coloured by its class (``customdata`` = item index, so a plotly
-    selection names the item); with ``query``, the query drawn as a black star and its
-    ``neighbours`` ringed green when ``correct`` (same class) and crossed orange otherwise.
+    selection names the item: with Streamlit's point selection a click picks it); with
+    ``query``, the query drawn as a black star and its ``neighbours`` ringed green when
+    ``correct`` (same class) and crossed orange otherwise.
 
     >>> import numpy as np
     >>> xy = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
@@ -110,8 +111,6 @@ def explorer_figure(
     else:
         layout["xaxis"] = {"showgrid": False, "zeroline": False}
         layout["yaxis"] = {"showgrid": False, "zeroline": False, "scaleanchor": "x"}
-        layout["dragmode"] = "select"  # a box or a click picks a query
-        layout["clickmode"] = "event+select"
     fig.update_layout(**layout)
     return fig
 
