@@ -94,7 +94,9 @@ class Session:
     def __init__(self, index: int, dataset: str, dim: int, speed: int):
         self.index, self.dataset, self.dim = index, dataset, dim
         self.seed = 100 + index
-        self.query = f"dataset={dataset}&dim={dim}&seed={self.seed}&steps=10000&speed={speed}"
+        self.query = (  # p=3: every dataset here has at least 3 training classes
+            f"dataset={dataset}&dim={dim}&seed={self.seed}&p=3&steps=10000&speed={speed}"
+        )
         self.play_latency: list[float] = []
         self.pause_latency: list[float] = []
         self.gaps: list[float] = []
@@ -108,7 +110,13 @@ class Session:
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         start = time.perf_counter()
         await self.page.goto(f"{url}/Live_Training?{self.query}")
-        await self.page.get_by_role("button", name="Play", exact=True).wait_for()
+        try:
+            await self.page.get_by_role("button", name="Play", exact=True).wait_for()
+        except Exception as err:
+            text = (await self.page.locator("body").inner_text())[:500]
+            raise RuntimeError(
+                f"session {self.index} ({self.query}) shows no Play: {text}"
+            ) from err
         await self.page.wait_for_selector(
             '[data-testid="stApp"][data-test-script-state="notRunning"]'
         )
@@ -228,7 +236,7 @@ async def run(args, url: str, pid: int) -> dict:
     )  # fmt: skip
     figures["per_session"] = [
         {
-            "setup": s.query.split("&steps")[0],
+            "setup": s.query.split("&p=")[0],
             "steps_after_each_round": s.steps,
             "redraws": len(s.gaps) + args.rounds,
             "problems": s.problems,

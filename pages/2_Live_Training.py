@@ -261,14 +261,15 @@ def step_once() -> None:
         advance(t, SNAPSHOT_EVERY)
 
 
-@st.cache_resource
-def _one_torch_thread() -> int:
-    """Once per server process: torch computes on one thread. The models here are tiny: one
-    thread is several times faster than two fighting for the same cores (measured: 100 toy steps
-    0.8 s vs 12 s on a busy 2-core machine), and one session's training cannot take the cores
-    from the others. The setting is process-wide (every session's script thread inherits it)."""
-    torch.set_num_threads(1)
-    return torch.get_num_threads()
+def cap_torch_threads() -> None:
+    """Torch computes on one thread. The models here are tiny: one thread is several times faster
+    than two fighting for the same cores (measured: 100 toy steps 0.8 s vs 12 s on a busy 2-core
+    machine), and one session's training cannot take the cores from the others. torch's setting is
+    process-wide for threads started later (each script run's thread) but per thread once a thread
+    has computed, so this checks the running thread and sets it only when it differs: in practice
+    once per server process, again only if other code (a compare run) changed it."""
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -415,7 +416,7 @@ def downloads(t: Trainer, replay) -> None:
 
 url_notes = load_url_state()
 st.session_state.setdefault("lt_playing", False)
-_one_torch_thread()
+cap_torch_threads()
 
 st.title("Live Training")
 st.markdown(

@@ -28,8 +28,12 @@ with st.spinner("Loading the training core…"):
 
     from symsynth.metrics import retrieval_metrics
     from symsynth.train import TrainConfig, Trainer
-    from symsynth.viz import FixedProjection
-    from symsynth.viz.explorer import class_recall_figure, explorer_figure, thumbnails_figure
+    from symsynth.viz.explorer import (
+        class_recall_figure,
+        explorer_figure,
+        pca_coordinates,
+        thumbnails_figure,
+    )
 
 MAX_ITEMS = 2000  # beyond this many held-out items, the trainer's fixed evaluation subset
 K_MAX = 10
@@ -209,9 +213,7 @@ def coordinates(view: View, key: str, method: str, dim: int) -> np.ndarray | Non
     cached; None until the user asks for it)."""
     d = view.embeddings.shape[1]
     if method == "PCA" or d == dim:
-        if d <= 3:
-            return view.embeddings  # the circle or sphere itself
-        return FixedProjection(dim).fit(view.embeddings).transform(view.embeddings)
+        return pca_coordinates(view.embeddings, dim)  # D <= 3: the circle or sphere itself
     store = st.session_state.setdefault("ex_umap", {})
     if (key, dim) not in store:
         return None
@@ -265,6 +267,8 @@ def panel(view: View, key: str, side: int, query: int, k: int, method: str, dim:
         key=chart_key, on_select=lambda: select_from(chart_key), selection_mode="points",
         width="stretch",
     )  # fmt: skip
+    if xy.shape[1] == 3:
+        st.caption("In 3-D, type the query's item number above (hovering a point shows it).")
     neighbours_section(view, side, query, k)
 
 
@@ -385,10 +389,10 @@ if d <= 3 and (method == "PCA" or d == dim):
     shape = "circle" if d == 2 else "sphere"
     how = f"The embeddings are {d}-D, drawn as they are (on the unit {shape})."
 elif method == "PCA":
-    how = f"PCA of the {d}-D embeddings to {dim}-D (a fixed principal basis, uncentred)."
+    how = f"PCA of the {d}-D embeddings to {dim}-D (centred, principal directions)."
 else:
     how = f"UMAP (cosine) of the {d}-D embeddings to {dim}-D."
-top[2].caption(f"{n_items} held-out items of {view.trainer.data.description}. {how}")
+top[2].caption(f"{n_items} held-out items of {view.trainer.data.description.rstrip('.')}. {how}")
 
 query = int(st.session_state.ex_query)
 columns = st.columns(len(shown))

@@ -155,3 +155,22 @@ def test_a_run_that_cannot_train_shows_why(tiny, monkeypatch):
     assert "triplet (seed 0) cannot train" in error.value and "too few items" in error.value
     assert not tiny.session_state["cl_job"]["running"]
     assert not button(tiny, "Run comparison").disabled
+
+
+def test_settings_are_saved_for_a_return_visit_and_the_job_goes_on(tiny):
+    button(tiny, "Run comparison").click().run()  # one run done, three to go
+    assert len(tiny.session_state["cl_job"]["runs"]) == 1
+    # Streamlit forgets a page's widget values when the user opens another page; the page
+    # keeps a plain copy that restores them on the way back
+    saved = tiny.session_state["cl_saved"]
+    assert (saved["cl_dataset"], saved["cl_losses"], saved["cl_dim"], saved["cl_budget"]) == (
+        "toy-circle", ["triplet"], 2, 20,
+    )  # fmt: skip
+    tiny.run()  # a full rerun (as on coming back): the job continues where it was
+    no_errors(tiny)
+    assert len(tiny.session_state["cl_job"]["runs"]) == 2
+    for _ in range(MAX_TICKS):
+        if not tiny.session_state["cl_job"]["running"]:
+            break
+        tiny.run()
+    assert len(tiny.session_state["cl_result"].runs) == 4

@@ -187,3 +187,15 @@ def test_compute_umap(app_test, plotly_specs):
     points = traces(plotly_specs(at)["ex_chart_0"])["held-out items"]
     assert points["type"] == "scatter3d" and len(points["x"]) == 896
     assert ("untrained", 3) in at.session_state["ex_umap"]
+
+
+def test_3d_view(app_test, plotly_specs):
+    at = app_test(EXPLORER).run()
+    at.segmented_control(key="ex_dim").set_value(3).run()
+    no_errors(at)
+    points = traces(plotly_specs(at)["ex_chart_0"])
+    assert {t["type"] for t in points.values()} == {"scatter3d"}
+    view = at.session_state["ex_views"]["untrained"]
+    assert np.asarray(points["held-out items"]["z"]).shape == (len(view.items),)
+    assert any("In 3-D, type the query's item number" in c.value for c in at.caption)
+    assert any("PCA of the 8-D embeddings to 3-D" in c.value for c in at.caption)

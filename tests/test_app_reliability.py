@@ -210,11 +210,8 @@ def test_snapshots_kept_per_session_are_capped(app_test):
 
 
 def test_torch_runs_one_thread_in_every_later_script_thread(app_test):
-    import streamlit as st
-
     before = torch.get_num_threads()
-    torch.set_num_threads(2)  # as a fresh server process would start on this 2-core machine
-    st.cache_resource.clear()
+    torch.set_num_threads(2)  # as a fresh server process starts on this 2-core machine
     try:
         at = app_test(LIVE).run()
         assert not at.exception

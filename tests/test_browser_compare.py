@@ -61,6 +61,10 @@ def test_tiny_comparison_then_explore_its_neighbours(page, streamlit_server, art
     assert page.locator("table strong").count() >= 1  # the best variant of each loss in bold
     assert page.get_by_role("button", name=re.compile("Figures \\(HTML\\)")).count() == 1
     page.screenshot(path=str(artifacts_dir / "compare_losses_results.png"), full_page=True)
+    for i, name in enumerate(("bars", "embeddings", "curves")):
+        chart = page.locator('[data-testid="stPlotlyChart"]').nth(i)
+        chart.scroll_into_view_if_needed()
+        chart.screenshot(path=str(artifacts_dir / f"compare_losses_{name}.png"))
 
     # the Embedding Explorer in the same session: this comparison's runs are its models
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Embedding Explorer").click()
@@ -82,6 +86,14 @@ def test_tiny_comparison_then_explore_its_neighbours(page, streamlit_server, art
     assert names[:2] == ["held-out items", "query"]
     query = page.evaluate("(gd) => Number(gd._fullData[1].customdata[0])", chart.element_handle())
     assert query == target["item"]
-    marks = page.locator('[data-testid="stDataFrame"]').first.inner_text()
-    assert "rank" in marks
+    line = page.get_by_text(re.compile(rf"^Query: item {query},")).first.inner_text()
+    shared = int(re.search(r"(\d+) of 5 nearest neighbours", line).group(1))
+    thumbs = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').nth(1)
+    titles = page.evaluate(
+        "(gd) => gd.layout.annotations.map(a => a.text)", thumbs.element_handle()
+    )
+    assert titles[0] == "query" and len(titles) == 6
+    assert sum(t.startswith("✓") for t in titles[1:]) == shared
+    assert all(t[0] in "✓✗" for t in titles[1:])
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
     page.screenshot(path=str(artifacts_dir / "embedding_explorer_selected.png"), full_page=True)

@@ -11,6 +11,7 @@ from symsynth.viz.explorer import (
     WRONG,
     class_recall_figure,
     explorer_figure,
+    pca_coordinates,
     thumbnails_figure,
 )
 from symsynth.viz.style import class_color
@@ -80,3 +81,19 @@ def test_class_recall_figure_groups_models_per_class_with_names():
     assert list(fig.data[0].x) == ["one", "three"] and list(fig.data[1].y) == [75.0, 100.0]
     with pytest.raises(ValueError, match="at least one"):
         class_recall_figure({})
+
+
+def test_pca_coordinates_centre_high_dimensions_and_keep_low_ones():
+    rng = np.random.default_rng(1)
+    # 8-D unit vectors spread along one direction around a common mean direction
+    x = np.tile(np.eye(8)[0], (50, 1)) + np.outer(rng.normal(size=50), np.eye(8)[1])
+    x += 0.01 * rng.normal(size=x.shape)
+    xy = pca_coordinates(x, 2)
+    assert xy.shape == (50, 2)
+    np.testing.assert_allclose(xy.mean(axis=0), 0, atol=1e-9)  # centred
+    # the first axis follows the spread (direction 1), not the mean (direction 0)
+    assert abs(np.corrcoef(xy[:, 0], x[:, 1])[0, 1]) > 0.99
+    assert pca_coordinates(x, 3).shape == (50, 3)
+    np.testing.assert_array_equal(pca_coordinates(x[:, :3]), x[:, :3])
+    with pytest.raises(ValueError, match="D >= 2"):
+        pca_coordinates(np.zeros((4, 1)))

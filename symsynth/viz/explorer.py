@@ -16,12 +16,32 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from symsynth.viz.projection import FixedProjection
 from symsynth.viz.style import base_layout, class_colors
 
 QUERY = "#000000"  # the picked query: a black star
 CORRECT = "#2ca02c"  # a neighbour of the query's class: green ring
 WRONG = "#ff7f0e"  # a neighbour of another class: orange cross (red is Symm's colour)
 RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def pca_coordinates(embeddings, dim: int = 2) -> np.ndarray:
+    """Embeddings of dimension 2 or 3 as they are (their circle or sphere); higher ones on their
+    top ``dim`` principal directions after centring (the spread around the mean, which the
+    uncentred live-view basis spends its first direction on), with deterministic signs.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    >>> pca_coordinates(x).shape, pca_coordinates(x[:, :3]).shape
+    ((4, 2), (4, 3))
+    """
+    x = np.asarray(embeddings, dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"embeddings must be [N, D] with D >= 2, got shape {x.shape}")
+    if x.shape[1] <= 3:
+        return x
+    centred = x - x.mean(axis=0)
+    return FixedProjection(dim).fit(centred).transform(centred)
 
 
 def _coords(coords) -> np.ndarray:
@@ -191,4 +211,4 @@ def class_recall_figure(
     return fig
 
 
-__all__ = ["class_recall_figure", "explorer_figure", "thumbnails_figure"]
+__all__ = ["class_recall_figure", "explorer_figure", "pca_coordinates", "thumbnails_figure"]
