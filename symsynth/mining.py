@@ -195,9 +195,12 @@ def _hardest(
             s = torch.einsum("inj,nhj->inh", gram.view(b, m, 2), w)
             if mode == "pair":
                 s = torch.einsum("mgi,minh->mngh", w, s.view(m, 2, m, g))
-        if metric == "euclidean" and mode == "pair":
+        # −‖u − v‖² = 2 u·v − ‖u‖² − ‖v‖²: with equal norms (unit embeddings; reflections keep
+        # the norm, EE re-normalises) the closest pair is the most similar one, so skip the rest
+        equal_norms = bool(sq.max() - sq.min() <= 1e-6 * sq.max().clamp_min(1e-12))
+        if metric == "euclidean" and not equal_norms and mode == "pair":
             s = 2 * s - sq[:, None, :, None] - sq[None, :, None, :]
-        elif metric == "euclidean":
+        elif metric == "euclidean" and not equal_norms:
             s = 2 * s - gram.diagonal()[:, None, None] - sq[None]
         if mode == "pair":
             choice = s.reshape(m, m, g * g).argmax(-1)
