@@ -23,10 +23,8 @@ with st.spinner("Loading the training core…"):
     import numpy as np
     import pandas as pd
     import torch
-    from sklearn.metrics import recall_score
-    from sklearn.neighbors import NearestNeighbors
 
-    from symsynth.metrics import retrieval_metrics
+    from symsynth.metrics import nearest_neighbours, recall_at_1_per_class, retrieval_metrics
     from symsynth.train import TrainConfig, Trainer
     from symsynth.viz.explorer import (
         class_recall_figure,
@@ -181,16 +179,7 @@ def view_of(model: Model) -> View:
         embeddings = trainer.embed(test.x[items]).numpy()
         labels = test.y[items].numpy()
         k = min(K_MAX, len(items) - 1)
-        # Cosine neighbours of every item among the others (kneighbors() excludes the item).
-        distance, neighbours = (
-            NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute")
-            .fit(embeddings)
-            .kneighbors()
-        )
-        classes = np.unique(labels)
-        per_class = recall_score(
-            labels, labels[neighbours[:, 0]], labels=classes, average=None, zero_division=0
-        )
+        neighbours, similarity = nearest_neighbours(embeddings, k=k)
         view = View(
             label=model.label,
             trainer=trainer,
@@ -198,9 +187,9 @@ def view_of(model: Model) -> View:
             embeddings=embeddings,
             labels=labels,
             neighbours=neighbours,
-            similarity=1.0 - distance,
+            similarity=similarity,
             recall_at_1=retrieval_metrics(embeddings, labels, ks=(1,))["recall@1"],
-            class_recall=dict(zip(classes.tolist(), per_class.tolist(), strict=True)),
+            class_recall=recall_at_1_per_class(embeddings, labels),
         )
     if len(views) > 8:  # keep the session small: forget the oldest views
         views.pop(next(iter(views)))

@@ -90,12 +90,30 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return sorted(set(ks))
 
 
-def _retrieval(x: Tensor, codes: Tensor, ks: list[int], chunk_size: int | None) -> dict[str, float]:
-    n = len(x)
+def _chunk_size(n: int, chunk_size: int | None) -> int:
     if chunk_size is None:
-        chunk_size = max(1, _CHUNK_ELEMENTS // n)
+        return max(1, _CHUNK_ELEMENTS // max(n, 1))
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    return chunk_size
+
+
+def _top_neighbours(x: Tensor, k: int, chunk_size: int | None):
+    """Yield (start, stop, top) per block of queries: the k most similar *other* rows of each
+    (``torch.topk`` values and indices, nearest first); never the whole N × N matrix."""
+    n = len(x)
+    step = _chunk_size(n, chunk_size)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        rows = torch.arange(stop - start, device=x.device)
+        sim = x[start:stop] @ x.T
+        sim[rows, rows + start] = -torch.inf  # a query is not its own neighbour
+        yield start, stop, torch.topk(sim, k, dim=1)
+
+
+def _retrieval(x: Tensor, codes: Tensor, ks: list[int], chunk_size: int | None) -> dict[str, float]:
+    n = len(x)
+    _chunk_size(n, chunk_size)
     r = torch.bincount(codes)[codes] - 1  # R: the other items of each query's class
     valid = r > 0
     n_valid = int(valid.sum())
@@ -109,14 +127,8 @@ def _retrieval(x: Tensor, codes: Tensor, ks: list[int], chunk_size: int | None) 
     ranks = torch.arange(1, r_max + 1, device=x.device, dtype=torch.float64)
     hits = dict.fromkeys({1, *ks}, 0)  # K = 1 always, for precision@1
     ap_sum = 0.0
-    for start in range(0, n, chunk_size):
-        stop = min(n, start + chunk_size)
-        rows = torch.arange(stop - start, device=x.device)
-        sim = x[start:stop] @ x.T
-        sim[rows, rows + start] = -torch.inf  # a query is not its own neighbour
-        top = torch.topk(sim, n_top, dim=1).indices
-        del sim
-        match = codes[top] == codes[start:stop, None]  # [rows, n_top], nearest first
+    for start, stop, top in _top_neighbours(x, n_top, chunk_size):
+        match = codes[top.indices] == codes[start:stop, None]  # [rows, n_top], nearest first
         keep = valid[start:stop]
         for k in hits:
             hits[k] += int(match[:, :k].any(dim=1)[keep].sum())
@@ -129,6 +141,42 @@ def _retrieval(x: Tensor, codes: Tensor, ks: list[int], chunk_size: int | None) 
     out["precision@1"] = hits[1] / n_valid
     out["map@r"] = ap_sum / n_valid
     return out
+
+
+def nearest_neighbours(
+    embeddings: Tensor | np.ndarray, k: int = 10, chunk_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's ``k`` nearest other items by cosine similarity, nearest first:
+    ``(indices [N, k], similarities [N, k])`` (k is capped at N − 1).
+
+    >>> import numpy as np
+    >>> idx, sim = nearest_neighbours(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), k=1)
+    >>> idx.ravel().tolist()
+    [1, 0, 1]
+    """
+    x, _ = _prepare(embeddings, np.zeros(len(embeddings), dtype=np.int64))
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = min(k, len(x) - 1)
+    blocks = list(_top_neighbours(x, k, chunk_size))
+    indices = torch.cat([top.indices for *_, top in blocks])
+    values = torch.cat([top.values for *_, top in blocks])
+    return indices.numpy(), values.numpy()
+
+
+def recall_at_1_per_class(
+    embeddings: Tensor | np.ndarray, labels: Tensor | np.ndarray
+) -> dict[int, float]:
+    """Recall@1 of each class's queries (classes with a single item are left out).
+
+    >>> import numpy as np
+    >>> recall_at_1_per_class(np.array([[1.0, 0], [1, 0.1], [0, 1], [0.1, 1]]), [0, 0, 1, 1])
+    {0: 1.0, 1: 1.0}
+    """
+    idx, _ = nearest_neighbours(embeddings, k=1)
+    y = np.asarray(labels)
+    hit = y[idx[:, 0]] == y
+    return {int(c): float(hit[y == c].mean()) for c in np.unique(y) if (y == c).sum() > 1}
 
 
 def retrieval_metrics(

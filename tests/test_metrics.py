@@ -188,3 +188,25 @@ def test_validation_errors():
         clustering_metrics(x, labels, kmeans_n_init=0)
     with pytest.raises(ValueError, match="3 labels but 2 cluster ids"):
         pairwise_f1([0, 1, 1], [0, 1])
+
+
+def test_nearest_neighbours_match_brute_force_and_exclude_the_query():
+    from symsynth.metrics import nearest_neighbours, recall_at_1_per_class
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((37, 5))
+    idx, sim = nearest_neighbours(x, k=4, chunk_size=6)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    full = unit @ unit.T
+    np.fill_diagonal(full, -np.inf)
+    expected = np.argsort(-full, axis=1)[:, :4]
+    assert np.array_equal(idx, expected)
+    np.testing.assert_allclose(sim, np.take_along_axis(full, expected, 1), rtol=1e-5)
+    labels = rng.integers(0, 3, 37)
+    per_class = recall_at_1_per_class(x, labels)
+    hit = labels[expected[:, 0]] == labels
+    assert per_class == {c: pytest.approx(hit[labels == c].mean()) for c in range(3)}
+    # the per-class figures average back to recall@1 when weighted by class size
+    weights = np.bincount(labels) / len(labels)
+    total = sum(weights[c] * v for c, v in per_class.items())
+    assert total == pytest.approx(evaluate(x, labels)["recall@1"])
