@@ -72,9 +72,10 @@ def streamlit_server(tmp_path_factory) -> str:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
+    env = {**os.environ, "SYMSYNTH_CACHE": str(tmp_path_factory.mktemp("runs"))}  # not ~/.cache
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
