@@ -407,7 +407,7 @@ def _step(page) -> int:
 
 
 @pytest.mark.browser
-@pytest.mark.slow  # ~40 s: a server of its own, a page, a run
+@pytest.mark.slow  # 40-75 s: a server of its own, a page, a run
 @pytest.mark.timeout(180)
 def test_closing_the_tab_stops_its_training(own_server, _playwright, tmp_path):
     url, pid = own_server
@@ -433,7 +433,7 @@ def test_closing_the_tab_stops_its_training(own_server, _playwright, tmp_path):
             "() => /step (\\d+)/.exec(document.body.innerText)?.[1] >= 100", timeout=60_000
         )
         playing_rate = _cpu_rate(pid, 2.0)
-        assert _step(page) > 100
+        assert _step(page) >= 100  # the run really trained while we measured
     finally:
         context.close()  # the tab goes away while its run is playing
 
