@@ -25,6 +25,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -274,12 +275,13 @@ class Trainer:
         self.history.append({"step": step, "loss": loss.item()})
         return self.history[-1]["loss"], raw.detach(), y
 
-    def run(self, n_steps: int) -> list[Snapshot]:
-        """Up to ``n_steps`` optimiser steps; the snapshots recorded on the way."""
+    def run(self, n_steps: int, deadline: float | None = None) -> list[Snapshot]:
+        """Up to ``n_steps`` optimiser steps, stopping early once ``time.monotonic()`` passes
+        ``deadline``; the snapshots recorded on the way."""
         snapshots = []
         c = self.config
         for _ in range(max(0, int(n_steps))):
-            if self.done:
+            if self.done or (deadline is not None and time.monotonic() >= deadline):
                 break
             try:
                 loss, raw, y = self.step()

@@ -65,7 +65,7 @@ def test_home(page, streamlit_server, artifacts_dir):
 
 def test_reflection_lab(page, streamlit_server, artifacts_dir):
     page.goto(f"{streamlit_server}/Reflection_Lab?dim=3&ee=1")
-    page.get_by_text("Hard negative pair mining").wait_for()
+    page.get_by_role("heading", name="Hard negative pair mining").wait_for()
     settle(page, charts=3)
     check_page(page, artifacts_dir, "reflection_lab_3d")
     # the 3-D figure draws through WebGL (plotly's gl3d scene)

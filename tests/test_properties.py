@@ -94,3 +94,73 @@ def test_evaluate_is_finite_or_refuses(emb, n_classes):
     out = finite_or_value_error(lambda: evaluate(emb, labels))
     if out is not None:
         assert all(0.0 <= v <= 1.0 for v in out.values())
+
+
+@st.composite
+def csv_bytes(draw):
+    rows = draw(st.integers(0, 14))
+    cols = draw(st.integers(1, 3))
+    cell = st.one_of(FLOATS.map(repr), st.sampled_from(["", "x", "nan", "1e999", "-0"]))
+    header = ",".join([f"f{i}" for i in range(cols)] + [draw(st.sampled_from(["label", "y"]))])
+    lines = [header]
+    for _ in range(rows):
+        values = [draw(cell) for _ in range(cols)]
+        lines.append(",".join([*values, str(draw(st.integers(0, 4)))]))
+    return "\n".join(lines).encode()
+
+
+@SETTINGS
+@given(data=csv_bytes(), split=st.sampled_from(["class-disjoint", "stratified"]))
+def test_csv_files_load_or_refuse(data, split):
+    from symsynth.data import load_file
+
+    try:
+        ds = load_file(data, "upload.csv", split=split)
+    except ValueError as err:
+        assert str(err)
+        return
+    for part in (ds.train, ds.test):
+        assert torch.isfinite(part.x).all() and len(part.x) == len(part.y)
+
+
+@SETTINGS
+@given(
+    x=arrays(np.float64, st.tuples(st.integers(0, 12), st.integers(1, 3)), elements=FLOATS),
+    y_kind=st.sampled_from(["int", "float", "short", "object"]),
+)
+def test_npz_files_load_or_refuse(x, y_kind):
+    import io
+
+    from symsynth.data import load_file
+
+    y = np.arange(len(x)) % 4
+    y = {"int": y, "float": y + 0.5, "short": y[:-1], "object": y.astype(object)}[y_kind]
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    try:
+        ds = load_file(buffer.getvalue(), "upload.npz", split="stratified")
+    except ValueError as err:
+        assert str(err)
+        return
+    assert torch.isfinite(ds.train.x).all() and torch.isfinite(ds.test.x).all()
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(["toy-circle", "toy-sphere", "blobs", "rings", "spirals"]),
+    n_classes=st.one_of(st.integers(-2, 70), st.floats(allow_nan=True)),
+    spread=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.0)),
+    seed=st.one_of(st.integers(-5, 2**40), st.just(True)),
+)
+def test_datasets_load_or_refuse(name, n_classes, spread, seed):
+    from symsynth.data import dataset_options, load_dataset
+
+    options = {"n_classes": n_classes}
+    if "spread" in dataset_options(name):
+        options["spread"] = spread
+    try:
+        ds = load_dataset(name, seed=seed, **options)
+    except ValueError as err:
+        assert str(err)
+        return
+    assert torch.isfinite(ds.train.x).all() and set(ds.train.classes).isdisjoint(ds.test.classes)

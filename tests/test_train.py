@@ -181,3 +181,10 @@ def test_divergence_keeps_the_snapshots_of_the_call(monkeypatch):
     with pytest.raises(TrainingDiverged) as err:
         t.run(10)
     assert [s.step for s in err.value.snapshots] == [1, 5]
+
+
+def test_run_stops_at_its_deadline():
+    t = Trainer(TrainConfig(**TOY, max_steps=1000))
+    assert t.run(1000, deadline=0.0) == [] and t.step_count == 0  # already past
+    t.run(3, deadline=float("inf"))
+    assert t.step_count == 3
