@@ -222,12 +222,9 @@ def advance(t: Trainer, n_steps: int) -> None:
     state = st.session_state
     start = time.monotonic()
     try:
-        # In strides of one snapshot: a divergence loses at most the stride it happened in.
-        for done in range(0, n_steps, SNAPSHOT_EVERY):
-            record(t.run(min(SNAPSHOT_EVERY, n_steps - done)))
-            if time.monotonic() - start > CHUNK_SECONDS:
-                break  # a slow setup: redraw now, train on at the next tick
+        record(t.run(n_steps, deadline=start + CHUNK_SECONDS))  # a slow setup: redraw sooner
     except TrainingDiverged as err:
+        record(err.snapshots)  # what was recorded before it diverged
         state.lt_error = str(err)
         state.lt_playing = False
     finally:

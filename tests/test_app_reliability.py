@@ -145,17 +145,17 @@ def test_a_batch_larger_than_the_data_says_so(app_test, dataset):
 
 
 def test_a_tick_stops_training_after_its_time_budget(app_test, monkeypatch):
-    real_run = Trainer.run
+    real_step = Trainer.step
 
-    def slow_run(self, n_steps):
-        time.sleep(0.6)  # a 10-step stride of a setup far slower than any offered
-        return real_run(self, n_steps)
+    def slow_step(self):
+        time.sleep(0.06)  # a setup far slower than any offered: 100 steps would take 6 s
+        return real_step(self)
 
-    monkeypatch.setattr(Trainer, "run", slow_run)
+    monkeypatch.setattr(Trainer, "step", slow_step)
     at = app_test(LIVE, speed="100", steps="1000").run()
     play_a_tick(at)
     steps = trainer(at).step_count
-    assert 10 <= steps <= 40, steps  # CHUNK_SECONDS (2 s) cut the 100-step tick short
+    assert 5 <= steps <= 45, steps  # CHUNK_SECONDS (2 s) cut the 100-step tick short
     assert at.session_state["lt_playing"]  # and the next tick trains on
 
 
