@@ -12,7 +12,8 @@ and which gains reproduce) plus the comparison's table, CSV and figures.
     python demos/replicate.py --quick         # a reduced run for class, under 5 minutes
 
 The full run rewrites the generated part of docs/REPLICATION.md (between the ``replicate``
-markers; text around them is kept); other runs write REPLICATION.md into ``--out``.
+markers; text around them is kept) and writes its files to runs/replicate/; other runs write
+REPLICATION.md and their files to runs/replicate-quick/ or runs/replicate-custom/ (``--out``).
 Finished cells are cached (see ``symsynth.compare``), so a second run only re-renders.
 """
 
@@ -118,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         type=Path,
-        default=ROOT / "runs" / "replicate",
-        help="folder for the table, CSV and figures",
+        default=None,
+        help="folder for the table, CSV and figures (default: runs/replicate, or"
+        " runs/replicate-quick, runs/replicate-custom)",
     )
     parser.add_argument("--doc", type=Path, default=None,
                         help="report to write (default: docs/REPLICATION.md for the full run, "
@@ -420,8 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)  # also for the untrained and raw-pixel baselines
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
+    out: Path = args.out or ROOT / "runs" / ("replicate" if mode == "full" else f"replicate-{mode}")
     doc = args.doc or (
-        ROOT / "docs" / "REPLICATION.md" if mode == "full" else args.out / "REPLICATION.md"
+        ROOT / "docs" / "REPLICATION.md" if mode == "full" else out / "REPLICATION.md"
     )
     cache = None if args.no_cache else RunCache(args.cache_dir)
     n_runs = len(comparison.configs())
@@ -462,7 +465,6 @@ def main(argv: list[str] | None = None) -> int:
         f" {load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (a shared"
         " machine)",
     }
-    out: Path = args.out
     export(result, out)
     write_report(doc, report(mode, settings, comparison, rows, untrained, raw, timing, out))
     if not args.quiet:

@@ -106,8 +106,23 @@ def test_embedding_grid_draws_three_d_on_scenes_and_projects_higher_dimensions()
     x64 = rng.normal(size=(30, 64))
     x64 /= np.linalg.norm(x64, axis=1, keepdims=True)
     fig = embedding_grid([("d64", x64, np.arange(30) % 5)])
-    (points,) = [t for t in fig.data if t.name == "d64"]
-    assert np.all(np.hypot(points.x, points.y) <= 1 + 1e-9)  # unit vectors stay in the disc
+    (points,) = fig.data  # no unit circle: a projection has none
+    xy = np.stack([points.x, points.y], 1)
+    assert np.hypot(*xy.T).max() == pytest.approx(1.0)  # scaled to the unit disc
+    top = np.linalg.svd(x64 - x64.mean(0), compute_uv=False)[:2]
+    drawn = np.linalg.svd(xy, compute_uv=False)
+    assert drawn[1] / drawn[0] == pytest.approx(top[1] / top[0])  # the plane of most variance
+
+
+def test_embedding_grid_keeps_the_first_classes_when_asked():
+    e = _circle(12)
+    labels = np.repeat([7, 3, 5, 9], 3)
+    fig = embedding_grid([("p", e, labels)], max_classes=2)
+    (points,) = [t for t in fig.data if t.name == "p"]
+    assert sorted(set(points.customdata)) == [3, 5]
+    np.testing.assert_allclose(points.x, e[np.isin(labels, [3, 5]), 0])
+    with pytest.raises(ValueError, match="max_classes"):
+        embedding_grid([("p", e, labels)], max_classes=0)
 
 
 def test_embedding_grid_refuses_mixed_dimensions():

@@ -81,12 +81,16 @@ class MetricLoss(nn.Module):
             self.alpha, self.beta, self.n_inner,
         )  # fmt: skip
 
+    def scores(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """The [B, B] score matrix ``compute`` works on: plain, or mined with synthesis."""
+        return mined_scores(
+            embeddings, labels, self.synthesis, self.mode, self.metric,
+            self.alpha, self.beta, self.n_inner,
+        )  # fmt: skip
+
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         e = self.prepare(embeddings, labels)
-        score = mined_scores(
-            e, labels, self.synthesis, self.mode, self.metric, self.alpha, self.beta, self.n_inner
-        )
-        loss = self.compute(score, labels, e)
+        loss = self.compute(self.scores(e, labels), labels, e)
         if not torch.isfinite(loss):
             raise LossOverflow(
                 f"the {type(self).__name__} overflowed to {loss.item()}; the embeddings are too"

@@ -31,8 +31,13 @@ class NPairLoss(MetricLoss):
         check_pairs(labels)  # N-pair is defined on pairs, with or without synthesis
         return embeddings
 
-    def compute(self, score: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
-        logits = score[0::2, 1::2]  # anchors × positives
+    def scores(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """Logits [M, M], anchors × positives; without synthesis just a·pᵀ (a quarter of E·Eᵀ)."""
+        if self.synthesis == "none":
+            return embeddings[0::2] @ embeddings[1::2].T
+        return super().scores(embeddings, labels)[0::2, 1::2]
+
+    def compute(self, logits: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         y = labels[0::2]
         target = (y[:, None] == y[None, :]).to(logits.dtype)
         target = target / target.sum(1, keepdim=True)

@@ -30,7 +30,6 @@ from symsynth.compare import (
     to_csv,
     to_markdown,
 )
-from symsynth.viz.projection import FixedProjection
 from symsynth.viz.style import EE, GUIDE, ORIGINAL_PAIR, SYNTHETIC, base_layout, class_colors
 from symsynth.viz.training import LIMIT, EmbeddingFrame, frame_traces
 
@@ -110,26 +109,34 @@ def metric_bars(
 
 
 def _panel_coordinates(embeddings: np.ndarray) -> tuple[np.ndarray, int]:
-    """Coordinates to draw (the embedding itself for D = 2 or 3, else a 2-D projection)."""
+    """Coordinates to draw: the embedding itself for D = 2 or 3; for higher D its centred
+    principal plane, scaled so that the farthest point lies on the unit circle."""
     x = np.asarray(embeddings, dtype=float)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"embeddings must be [N, D] with D >= 2, got shape {x.shape}")
     if x.shape[1] <= 3:
         return x, x.shape[1]
-    return FixedProjection(2).fit(x).transform(x), 2
+    centred = x - x.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    basis = vt[:2] * np.sign(vt[:2][np.arange(2), np.abs(vt[:2]).argmax(1)])[:, None]
+    xy = centred @ basis.T
+    radius = np.linalg.norm(xy, axis=1).max()
+    return (xy / radius if radius > 0 else xy), 2
 
 
 def embedding_grid(
     panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
     cols: int = 3,
     panel_height: int = 300,
+    max_classes: int | None = None,
 ) -> go.Figure:
     """Small multiples: one panel per ``(title, embeddings [N, D], labels [N])``, coloured by
     class, all on the same axes ([-1.15, 1.15], equal aspect). Embeddings of dimension 2 are
-    drawn on the unit circle and of dimension 3 on the unit sphere as they are; higher ones
-    are projected to 2-D, each panel on its own principal directions (uncentred, so unit
-    vectors stay in the unit disc): two networks' coordinates are not comparable, their
-    shapes are.
+    drawn on the unit circle and of dimension 3 in the unit sphere's box as they are; higher
+    ones are projected to 2-D, each panel on its own centred principal plane scaled to the unit
+    disc: two networks' coordinates are not comparable, the shapes of their classes are.
+    ``max_classes`` keeps only the points of the first (smallest) that many class ids of each
+    panel, so that a few clusters stay legible when there are many classes.
 
     >>> import numpy as np
     >>> e = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -139,6 +146,16 @@ def embedding_grid(
     """
     if not panels:
         raise ValueError("embedding_grid needs at least one panel")
+    if max_classes is not None:
+        if max_classes < 1:
+            raise ValueError(f"max_classes must be None or >= 1, got {max_classes}")
+        kept = []
+        for title, e, labels in panels:
+            labels = np.asarray(labels)
+            keep = np.isin(labels, np.unique(labels)[:max_classes])
+            kept.append((title, np.asarray(e)[keep], labels[keep]))
+        panels = kept
+    raw_dim = np.asarray(panels[0][1]).shape[-1]
     coords = [_panel_coordinates(e) for _, e, _ in panels]
     dims = {d for _, d in coords}
     if len(dims) != 1:
@@ -159,7 +176,7 @@ def embedding_grid(
     for i, ((title, _, labels), (xy, _)) in enumerate(zip(panels, coords, strict=True)):
         row, col = divmod(i, cols)
         labels = np.asarray(labels)
-        if dim == 2:
+        if raw_dim == 2:  # the embedding's own circle (a projection has none)
             fig.add_trace(
                 go.Scatter(
                     x=np.cos(t), y=np.sin(t), mode="lines", line={"color": GUIDE, "width": 1},
@@ -424,7 +441,8 @@ def export(
     """Write a finished comparison into the folder ``out`` (created): table.md and table.csv
     (:func:`symsynth.compare.to_markdown` / ``to_csv``), runs.csv (every run), comparison.json
     (the settings), and the standalone figures bars.html, embeddings.html (the runs of
-    ``figure_seed``, default the first seed) and curves.html. Returns the paths written.
+    ``figure_seed``, default the first seed; 10 classes) and curves.html. Returns the paths
+    written.
     """
     seeds = result.comparison.seeds
     seed = seeds[0] if figure_seed is None else figure_seed
@@ -443,9 +461,8 @@ def export(
         for r in result.runs_for_seed(seed)
     ]
     write_html(metric_bars(rows), out / "bars.html")
-    write_html(
-        embedding_grid(panels, cols=len(result.comparison.synthesis)), out / "embeddings.html"
-    )
+    grid = embedding_grid(panels, cols=len(result.comparison.synthesis), max_classes=10)
+    write_html(grid, out / "embeddings.html")
     write_html(curves_figure(mean_curves(result.runs)), out / "curves.html")
     return [out / name for name in EXPORTS]
 
