@@ -632,43 +632,24 @@ def load_benchmark(
 # Builders in the shape of symsynth.data.registry's (seed first, options keyword-only).
 
 
-def cub200(
-    seed: int = 0,
-    *,
-    data_root: str | None = None,
-    image_size: int = 224,
-    resize: int | None = None,
-    check_files: bool = True,
-) -> Dataset:
-    """CUB-200-2011 from ``data_root`` (see :func:`load_benchmark`)."""
-    return load_benchmark(
-        "cub200", data_root, image_size, resize=resize, check_files=check_files, seed=seed
-    )
+def _registry_builder(name: str):
+    """A builder in the registry's shape for benchmark ``name`` (see :func:`load_benchmark`)."""
+
+    def build(
+        seed: int = 0,
+        *,
+        data_root: str | None = None,
+        image_size: int = 224,
+        resize: int | None = None,
+        check_files: bool = True,
+    ) -> Dataset:
+        return load_benchmark(
+            name, data_root, image_size, resize=resize, check_files=check_files, seed=seed
+        )
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{name} from ``data_root`` (see :func:`load_benchmark`)."
+    return build
 
 
-def cars196(
-    seed: int = 0,
-    *,
-    data_root: str | None = None,
-    image_size: int = 224,
-    resize: int | None = None,
-    check_files: bool = True,
-) -> Dataset:
-    """Cars196 from ``data_root`` (see :func:`load_benchmark`)."""
-    return load_benchmark(
-        "cars196", data_root, image_size, resize=resize, check_files=check_files, seed=seed
-    )
-
-
-def sop(
-    seed: int = 0,
-    *,
-    data_root: str | None = None,
-    image_size: int = 224,
-    resize: int | None = None,
-    check_files: bool = True,
-) -> Dataset:
-    """Stanford Online Products from ``data_root`` (see :func:`load_benchmark`)."""
-    return load_benchmark(
-        "sop", data_root, image_size, resize=resize, check_files=check_files, seed=seed
-    )
+cub200, cars196, sop = (_registry_builder(name) for name in BENCHMARKS)
