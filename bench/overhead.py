@@ -79,7 +79,8 @@ class Explicit(torch.nn.Module):
 
 def loss_table(sizes, rounds: int, inner: int) -> list[str]:
     rows = [
-        "| loss | B | D | baseline ms | symm × | ee × | symm, explicit points × | PML ms | ours / PML |",
+        "| loss | B | D | baseline ms | symm × | ee × | symm, explicit points × | PML ms"
+        " | ours / PML |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in LOSSES:
@@ -154,13 +155,14 @@ def main() -> None:
     steps = step_table(rounds, inner)
     if args.quick:
         return
-    machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    machine = f"{platform.machine()}, {threads} torch thread(s), torch {torch.__version__}"
     block = "\n".join(
         [
             BEGIN,
             f"Measured by `python bench/overhead.py` on {time.strftime('%Y-%m-%d')} ({machine}).",
-            f"Median of {rounds} interleaved rounds of {inner} forward+backward calls; P×2 batches of",
-            "random raw embeddings. `×` columns are ratios to the same loss without synthesis.",
+            f"Median of {rounds} interleaved rounds of {inner} forward+backward calls; P×2 batches"
+            " of random raw embeddings. `×` columns are ratios to the same loss without synthesis.",
             "",
             *losses,
             "",
