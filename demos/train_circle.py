@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     toy = SPHERE if args.sphere else CIRCLE
-    options = dict(args.option) if (args.option or args.dataset) else dict(toy["options"])
+    options = dict(args.option) if args.dataset else {**toy["options"], **dict(args.option)}
     if args.steps < 1 or args.frames < 1:
         parser.exit(
             2, f"error: --steps and --frames must be >= 1, got {args.steps}, {args.frames}\n"

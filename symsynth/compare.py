@@ -11,9 +11,9 @@ spread measures how much a result depends on luck.
 :func:`run_one` trains one cell and returns a :class:`RunResult` (final metrics on the
 held-out classes, the loss/metric history, the final probe embeddings). With a
 :class:`RunCache` a finished cell is stored on disk (JSON + npz, never pickle) under a hash of
-its full configuration; the same configuration is then loaded, not retrained.
-:func:`run_comparison` runs all cells one after the other (sequential: on a small machine two
-runs in parallel are not faster) and reports progress through a callback.
+its configuration and of the training code; the same configuration is then loaded, not
+retrained. :func:`run_comparison` runs all cells one after the other (``threads`` sets torch's
+threads per run) and reports progress, per run and overall, through a callback.
 
 :func:`aggregate` turns runs into the paper's table layout: one :class:`Row` per loss ×
 synthesis with mean ± standard deviation over seeds of NMI, F1, R@1/2/4/8, MAP@R and

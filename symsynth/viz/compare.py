@@ -313,6 +313,14 @@ def side_by_side_replay(
     pairs of the run's frame (see ``symsynth.viz.training``). Frames are paired by position;
     both runs should record snapshots at the same steps (same configuration but the loss or
     synthesis). The figure plays in the browser without a server.
+
+    >>> from symsynth.train import TrainConfig, Trainer
+    >>> from symsynth.viz import FixedProjection, frame_from_snapshot
+    >>> config = TrainConfig(dataset="toy-circle", embedding_dim=2, max_steps=4, snapshot_every=2)
+    >>> snaps = Trainer(config).run(4)
+    >>> frames = [frame_from_snapshot(s, FixedProjection()) for s in snaps]
+    >>> [f.name for f in side_by_side_replay(frames, frames).frames]
+    ['1', '2', '4']
     """
     n = min(len(left), len(right))
     if n == 0:
@@ -392,7 +400,14 @@ def _axes(side: int) -> tuple[str, str]:
 
 
 def write_html(fig: go.Figure, path: str | os.PathLike) -> None:
-    """Write ``fig`` as a standalone HTML file with plotly.js inside (opens offline)."""
+    """Write ``fig`` as a standalone HTML file with plotly.js inside (opens offline).
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_html(go.Figure(go.Bar(y=[1])), pathlib.Path(tmp) / "bar.html")
+    ...     (pathlib.Path(tmp) / "bar.html").stat().st_size > 1_000_000
+    True
+    """
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
 
 
@@ -443,6 +458,15 @@ def export(
     (the settings), and the standalone figures bars.html, embeddings.html (the runs of
     ``figure_seed``, default the first seed; 10 classes) and curves.html. Returns the paths
     written.
+
+    >>> import tempfile
+    >>> from symsynth.compare import Comparison, run_comparison
+    >>> from symsynth.train import TrainConfig
+    >>> base = TrainConfig(dataset="toy-circle", embedding_dim=2, max_steps=3)
+    >>> result = run_comparison(Comparison(base, losses=("triplet",), seeds=(0,)))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     [p.name for p in export(result, tmp)][:3]
+    ['table.md', 'table.csv', 'runs.csv']
     """
     seeds = result.comparison.seeds
     seed = seeds[0] if figure_seed is None else figure_seed
