@@ -15,7 +15,6 @@ classes, measured by ``symsynth.metrics``.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout, not installed
 
+from symsynth.cli import key_value  # noqa: E402
 from symsynth.data import DATASETS  # noqa: E402
 from symsynth.losses import LOSSES  # noqa: E402
 from symsynth.synthesis import METHODS  # noqa: E402
@@ -33,16 +33,6 @@ from symsynth.viz.compare import html_page, side_by_side_replay  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CIRCLE = {"dataset": "blobs", "dim": 2, "options": {}}
 SPHERE = {"dataset": "blobs", "dim": 3, "options": {"dim": 3, "n_classes": 12}}
-
-
-def _option(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--option",
-        type=_option,
+        type=key_value,
         action="append",
         default=[],
         metavar="NAME=VALUE",

@@ -31,7 +31,7 @@ from symsynth.synthesis import METHODS
 from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged, save_atomic, write_json
 
 
-def _key_value(text: str) -> tuple[str, Any]:
+def key_value(text: str) -> tuple[str, Any]:
     """``name=value`` with value parsed as a Python literal when it is one (0.2, [0, 1], True)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
@@ -59,24 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", default="digits", choices=DATASETS + BENCHMARKS)
     t.add_argument("--loss", default=d.loss, choices=list(LOSSES))
     t.add_argument("--synthesis", default=d.synthesis, choices=METHODS)
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
     t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    t.add_argument("--model", default=d.model, choices=MODELS)
-    t.add_argument("--embedding-dim", type=int, default=64)
-    t.add_argument("--lr", type=float, default=0.001)
-    t.add_argument("--p", type=int, default=None, help="classes per batch (default: up to 8)")
-    t.add_argument("--k", type=int, default=d.k, help="samples per class per batch (even)")
+    add_run_arguments(t)
     t.add_argument("--eval-every", type=int, default=0, help="steps between evaluations")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     t.add_argument(
-        "--hparam", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
+        "--hparam", type=key_value, action="append", default=[], metavar="NAME=VALUE",
         help="loss hyper-parameter, e.g. margin=0.1 (repeatable)",
-    )  # fmt: skip
-    t.add_argument(
-        "--dataset-option", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
-        help="dataset option, e.g. n_classes=12 (repeatable)",
     )  # fmt: skip
     t.add_argument("--data-root", default=None, help="folder of cub200 / cars196 / sop")
     t.add_argument("--image-size", type=int, default=None, help="cub200 / cars196 / sop crops")
@@ -88,6 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_compare_parser(sub)
     return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``train`` and ``compare`` share: the budget, output, model, optimiser, batches, data
+    options."""
+    d = TrainConfig()
+    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--model", default=d.model, choices=MODELS)
+    parser.add_argument("--embedding-dim", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--p", type=int, default=None, help="classes per batch (default: up to 8)")
+    parser.add_argument("--k", type=int, default=d.k, help="samples per class per batch (even)")
+    parser.add_argument(
+        "--dataset-option", type=key_value, action="append", default=[], metavar="NAME=VALUE",
+        help="dataset option, e.g. n_classes=12 (repeatable)",
+    )  # fmt: skip
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -137,14 +144,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--seeds", type=_seeds, default="3", help="how many seeds (3: seeds 0,1,2) or a list (4,7)"
     )
-    c.add_argument("--epochs", type=int, default=d.epochs)
-    c.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
-    c.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    c.add_argument("--model", default=d.model, choices=MODELS)
-    c.add_argument("--embedding-dim", type=int, default=64)
-    c.add_argument("--lr", type=float, default=0.001)
-    c.add_argument("--p", type=int, default=None, help="classes per batch (None: up to 8)")
-    c.add_argument("--k", type=int, default=d.k, help="samples per class per batch (even)")
+    add_run_arguments(c)
     c.add_argument(
         "--eval-every",
         type=int,
@@ -152,12 +152,8 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
         help="steps between held-out evaluations (0: only at the end)",
     )
     c.add_argument(
-        "--hparam", type=_key_value, action="append", default=[], metavar="LOSS.NAME=VALUE",
+        "--hparam", type=key_value, action="append", default=[], metavar="LOSS.NAME=VALUE",
         help="a loss's hyper-parameter, e.g. triplet.margin=0.1 (repeatable)",
-    )  # fmt: skip
-    c.add_argument(
-        "--dataset-option", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
-        help="dataset option, e.g. n_classes=40 (repeatable)",
     )  # fmt: skip
     c.add_argument("--cache-dir", type=Path, default=None,
                    help="where finished runs are kept (default: $SYMSYNTH_CACHE or "
