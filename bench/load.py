@@ -243,10 +243,10 @@ async def run(args, url: str, pid: int) -> dict:
         }
         for s in sessions
     ]
-    finals = [s.steps[-1] for s in sessions if s.steps]
+    # Separate runs are proven by check_isolation (each tab shows its own dataset); equal step
+    # counts in two tabs are normal (same speed, same number of ticks), not a sign of sharing.
     figures["ok"] = (
         all(not s.problems and len(s.steps) == args.rounds for s in sessions)
-        and len(set(finals)) > 1  # separate runs, not one shared counter
         and figures["server_cpu_cores_after_closing"] < 0.1
     )
     return figures

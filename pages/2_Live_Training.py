@@ -30,22 +30,25 @@ with st.spinner("Loading the training core…"):
     from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged
     from symsynth.viz import (
         FixedProjection,
-        embedding_figure,
+        figure_json,
         frame_from_snapshot,
         history_figure,
         image_grid_figure,
         input_space_figure,
+        live_embedding_dict,
         replay_figure,
         standalone_html,
     )
 
 TICK_SECONDS = 0.25  # one chunk of training and one redraw per tick while playing
+HISTORY_SECONDS = 1.0  # while playing, the live charts redraw at most this often (or per eval)
 SNAPSHOT_EVERY = 10  # steps between recorded snapshots (and the Step button's stride)
 MAX_FRAMES = 240  # snapshots kept for the replay (thinned evenly beyond that)
 FRAME_BYTES = 16 * 2**20  # ... and at most this many bytes of them (64-D+ snapshots are big)
 CHUNK_SECONDS = 2.0  # a tick stops training after this long and redraws (Pause stays prompt)
 RUN_SECONDS = 600  # training time one run may use; then it ends like a finished run
 REPLAY_FRAMES = 60  # frames in the client-side replay animation
+LIVE_FRAMES = 10  # at most this many of a tick's snapshots are played by the live view
 DIMS = (2, 3, 8, 16, 32, 64, 128)
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 STEP_BUDGETS = (200, 500, 1000, 2000, 5000, 10000)
@@ -166,7 +169,7 @@ def reset() -> None:
     """Forget the run; the next draw builds a fresh trainer from the controls."""
     for key in (
         "lt_trainer", "lt_frames", "lt_share", "lt_projection", "lt_error", "lt_replay",
-        "lt_seconds",
+        "lt_seconds", "lt_history_json",
     ):  # fmt: skip
         st.session_state.pop(key, None)
     st.session_state.lt_playing = False
@@ -216,21 +219,24 @@ def out_of_time() -> bool:
     return st.session_state.get("lt_seconds", 0.0) >= RUN_SECONDS
 
 
-def advance(t: Trainer, n_steps: int) -> None:
+def advance(t: Trainer, n_steps: int) -> list:
     """Train ``n_steps`` more steps (or to the end, or for CHUNK_SECONDS, or until the run's
-    RUN_SECONDS are used up); a divergence stops play with its message."""
+    RUN_SECONDS are used up) and return the snapshots recorded; a divergence stops play with
+    its message."""
     state = st.session_state
     start = time.monotonic()
     try:
-        record(t.run(n_steps, deadline=start + CHUNK_SECONDS))  # a slow setup: redraw sooner
+        snapshots = t.run(n_steps, deadline=start + CHUNK_SECONDS)  # a slow setup: redraw sooner
     except TrainingDiverged as err:
-        record(err.snapshots)  # what was recorded before it diverged
+        snapshots = err.snapshots  # what was recorded before it diverged
         state.lt_error = str(err)
         state.lt_playing = False
     finally:
         state.lt_seconds = state.get("lt_seconds", 0.0) + (time.monotonic() - start)
+    record(snapshots)
     if t.done or out_of_time():
         state.lt_playing = False
+    return snapshots
 
 
 def fit_p_to_dataset() -> None:
@@ -279,17 +285,26 @@ def _live_figure_component():
     return st.components.v2.component("symsynth_live_figure", js=js, isolate_styles=False)
 
 
-def live_chart(figure, key: str) -> None:
-    """Draw ``figure`` in a chart that updates in place: the user's zoom and 3-D camera survive
-    every update (st.plotly_chart would remount and reset them), see live_figure.js."""
-    _live_figure_component()(data=figure.to_json(), key=key, width="stretch")
+def live_chart(figure_json_text: str, key: str) -> None:
+    """Draw a figure (plotly JSON) in a chart that updates in place: the user's zoom and 3-D
+    camera survive every update (st.plotly_chart would remount and reset them), and the browser
+    skips a figure identical to the one it shows; see live_figure.js."""
+    _live_figure_component()(data=figure_json_text, key=key, width="stretch")
 
 
-def history_chart(t: Trainer) -> None:
+def history_json(t: Trainer) -> str:
+    """The live charts as JSON, rebuilt while playing only after a new evaluation or once
+    HISTORY_SECONDS have passed: they change little per tick, and redrawing three subplots
+    costs the browser more than the embedding view does."""
+    state = st.session_state
     rows = t.history
     evals = [r for r in rows if "recall@1" in r]
-    share = st.session_state.lt_share
-    live_chart(
+    built_at, n_evals, text = state.get("lt_history_json", (0.0, -1, ""))
+    now = time.monotonic()
+    if state.lt_playing and n_evals == len(evals) and now - built_at < HISTORY_SECONDS:
+        return text
+    share = state.lt_share
+    text = figure_json(
         history_figure(
             steps=[r["step"] for r in rows],
             losses=[r["loss"] for r in rows],
@@ -298,9 +313,10 @@ def history_chart(t: Trainer) -> None:
             map_at_r=[r["map@r"] for r in evals],
             share_steps=[s for s, _ in share],
             synthetic_share=[v for _, v in share],
-        ),
-        key="lt_history",
+        )
     )
+    state.lt_history_json = (now, len(evals), text)
+    return text
 
 
 def status_line(t: Trainer) -> str:
@@ -325,8 +341,7 @@ def live_view(history_box) -> None:
     state = st.session_state
     t = state.lt_trainer
     playing = state.lt_playing
-    if playing and not state.get("lt_error"):
-        advance(t, int(state.lt_speed))
+    chunk = advance(t, int(state.lt_speed)) if playing and not state.get("lt_error") else []
     if state.get("lt_error"):
         st.error(state.lt_error, icon=":material/error:")
     elif out_of_time() and not t.done:
@@ -338,15 +353,17 @@ def live_view(history_box) -> None:
     st.markdown(status_line(t))
     if state.lt_frames:
         dim = t.config.embedding_dim
-        frame = frame_from_snapshot(state.lt_frames[-1], state.lt_projection)
+        shown = [chunk[i] for i in _even(len(chunk), LIVE_FRAMES)] or state.lt_frames[-1:]
+        frames = [frame_from_snapshot(s, state.lt_projection) for s in shown]
         title = "embedding of held-out classes" + (
-            "" if frame.manifold else f" (fixed PCA view of {dim}-D)"
+            "" if frames[-1].manifold else f" (fixed PCA view of {dim}-D)"
         )
-        live_chart(embedding_figure(frame, title=title), key=f"lt_embedding_{min(dim, 4)}")
+        figure = live_embedding_dict(frames, title=title)  # the browser plays the chunk's frames
+        live_chart(figure_json(figure), key=f"lt_embedding_{min(dim, 4)}")
     else:
         st.info("Press **Play** or **Step** to start training.", icon=":material/play_arrow:")
     with history_box:
-        history_chart(t)
+        live_chart(history_json(t), key="lt_history")
     if playing and not state.lt_playing:  # finished or diverged: stop ticking, show the replay
         st.rerun(scope="app")
 

@@ -5,10 +5,21 @@
 // component keeps one <div> and calls Plotly.react on it with each new figure. Plotly.react
 // alone resets a 3-D camera that the figure does not name, even with the same uirevision, so
 // the camera the user chose is carried into the next figure while the uirevision is unchanged;
-// a figure arriving during a drag waits for the drag to end.
+// a figure arriving during a drag waits for the drag to end, and a figure identical to the one
+// drawn is skipped (the server resends unchanged charts on every tick).
+//
+// A figure may carry plotly animation frames: the earlier snapshots of the training chunk that
+// produced it, each holding the moving traces (all but the first). They are drawn one after
+// the other, spread over the time the server takes per chunk, and the figure itself last, so
+// the embedding moves through every snapshot instead of jumping from chunk to chunk. A chunk
+// arriving while the previous one still plays is queued; the queue never holds more than two
+// chunks, so the view stays at most one chunk behind training.
 //
 // Plotly is the copy Streamlit loads for st.plotly_chart (window.Plotly); the page always draws
 // one st.plotly_chart, and this waits for it.
+
+const MIN_FRAME_MS = 40;
+const MAX_FRAME_MS = 250;
 
 export default function (component) {
   const { data, parentElement } = component;
@@ -17,33 +28,57 @@ export default function (component) {
     div = document.createElement("div");
     div.className = "symsynth-live-figure";
     div.style.width = "100%";
+    div.queue = [];
     parentElement.appendChild(div);
     div.addEventListener("pointerdown", () => { div.dragging = true; });
     window.addEventListener("pointerup", () => {
       div.dragging = false;
-      flush(div);
+      play(div);
     });
   }
-  div.pending = JSON.parse(data);
-  flush(div);
+  if (data === div.lastData) return;
+  div.lastData = data;
+  const figure = JSON.parse(data);
+  const frames = figure.frames || [];
+  delete figure.frames;
+  const chunk = frames.map((f) => ({ data: [figure.data[0], ...f.data], layout: figure.layout }));
+  chunk.push(figure);
+
+  // spread a chunk's frames over the time between chunks (measured), within sensible bounds
+  const now = performance.now();
+  const gap = div.arrivedAt ? now - div.arrivedAt : 0;
+  div.arrivedAt = now;
+  div.frameMs = Math.min(MAX_FRAME_MS, Math.max(MIN_FRAME_MS, gap / chunk.length));
+  if (div.queue.length > chunk.length) div.queue = div.queue.slice(-chunk.length);
+  div.queue.push(...chunk);
+  play(div);
 }
 
-// Draw the newest figure unless a drag is under way or plotly.js has not loaded yet.
-function flush(div, tries = 0) {
-  if (!div.pending || div.dragging) return;
+// Draw the next queued figure, then schedule the one after it; nothing while a drag is under
+// way or before plotly.js has loaded.
+function play(div, tries = 0) {
+  if (div.timer || div.dragging || !div.queue.length) return;
   if (!window.Plotly) {
-    if (tries < 400) setTimeout(() => flush(div, tries + 1), 50);
+    if (tries < 400) setTimeout(() => play(div, tries + 1), 50);
     return;
   }
-  const figure = div.pending;
-  div.pending = null;
-  const layout = figure.layout || {};
+  draw(div, div.queue.shift());
+  if (div.queue.length) {
+    div.timer = setTimeout(() => {
+      div.timer = null;
+      play(div);
+    }, div.frameMs);
+  }
+}
+
+function draw(div, figure) {
+  const layout = { ...(figure.layout || {}) };
   delete layout.template; // Streamlit's template holds colour placeholders only st.plotly_chart fills
   const old = div.layout;
   if (old && old.uirevision === layout.uirevision) {
     for (const name of Object.keys(old)) {
       if (/^scene\d*$/.test(name) && old[name].camera && layout[name] && !layout[name].camera) {
-        layout[name].camera = old[name].camera;
+        layout[name] = { ...layout[name], camera: old[name].camera };
       }
     }
   }

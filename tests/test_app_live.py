@@ -73,8 +73,15 @@ def test_play_trains_in_chunks_then_pause_shows_replay_and_downloads(live, plotl
     assert live.session_state["lt_playing"] and trainer(live).step_count == 30
     assert button(live, "Play").disabled and not button(live, "Pause").disabled
     assert "lt_replay_chart" not in plotly_specs(live)  # no replay while playing
+    # the browser plays every snapshot of the tick (steps 1, 10, 20), then the newest (30)
+    view = plotly_specs(live)["lt_embedding_3"]
+    assert [f["name"] for f in view["frames"]] == ["1", "10", "20"]
+    assert [t["name"] for t in view["frames"][0]["data"]] == list(TRACES[1:])
+    newest = live.session_state["lt_frames"][-1]
+    assert newest.step == 30 and len(view["data"][1]["x"]) == len(newest.probe_embeddings)
     live.run()  # the next tick of the fragment
     assert trainer(live).step_count == 60
+    assert [f["name"] for f in plotly_specs(live)["lt_embedding_3"]["frames"]] == ["40", "50"]
     button(live, "Pause").click().run()
     no_errors(live)
     assert not live.session_state["lt_playing"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 import types
@@ -28,8 +30,13 @@ from symsynth.viz import (
     sphere_point,
     standalone_html,
 )
-from symsynth.viz.style import ORIGINAL_PAIR, SYNTHETIC
-from symsynth.viz.training import TRACES
+from symsynth.viz.style import ORIGINAL_PAIR, SYNTHETIC, unit_manifold
+from symsynth.viz.training import (
+    TRACES,
+    embedding_figure_dict,
+    figure_json,
+    live_embedding_dict,
+)
 
 
 def circle(*angles):
@@ -269,7 +276,10 @@ def test_embedding_figure_draws_batch_synthetic_and_mined_pairs(dim):
     np.testing.assert_allclose(ends[0], proj.transform(table[[snap.mined_first[k]]])[0])
     np.testing.assert_allclose(ends[1], proj.transform(table[[snap.mined_second[k]]])[0])
     assert n_segments(by_name(fig, "positive pairs")) == 8
-    assert isinstance(fig.data[0], go.Surface) == (dim == 3)
+    guide = np.column_stack([fig.data[0].x, fig.data[0].y] + ([fig.data[0].z] if dim == 3 else []))
+    guide = guide[np.isfinite(guide).all(axis=1)]
+    np.testing.assert_allclose(np.linalg.norm(guide, axis=1), 1.0)  # the sphere's wireframe
+    assert fig.data[0].mode == "lines" and fig.data[0].name == "manifold"
 
 
 def test_embedding_figure_without_synthesis_has_no_red():
@@ -363,3 +373,50 @@ def test_standalone_replay_html_carries_plotly_and_real_colours():
     assert html.lstrip().lower().startswith("<!doctype html>") and len(html) > 1_000_000
     assert "Plotly.newPlot" in html and "#000032" not in html
     assert "addFrames" in html or '"frames"' in html
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_the_live_figure_dict_is_the_validated_figure(dim):
+    frame = frame_from_snapshot(fake_snapshot(dim, "symm"), FixedProjection())
+    plain = embedding_figure_dict(frame, title="live")
+    validated = embedding_figure(frame, title="live")
+    assert [t["type"] for t in plain["data"]] == [t.type for t in validated.data]
+    sent = json.loads(figure_json(plain))  # what the browser gets, numpy arrays included
+    assert sent["layout"]["title"] == {"text": "live"}  # plotly.js 3 ignores a bare string
+    assert go.Figure(sent).to_plotly_json()["layout"] == validated.to_plotly_json()["layout"]
+    assert [t["name"] for t in sent["data"]] == list(TRACES)
+    x = sent["data"][1]["x"]  # a float32 typed array: {"dtype": "f4", "bdata": base64}
+    assert x["dtype"] == "f4"
+    decoded = np.frombuffer(base64.b64decode(x["bdata"]), dtype="<f4")
+    np.testing.assert_allclose(decoded, frame.probe[:, 0], rtol=1e-6)
+    assert sent["data"][1]["customdata"] == frame.probe_labels.tolist()
+    assert json.loads(figure_json(validated))["data"][1]["name"] == TRACES[1]
+
+
+def test_a_live_view_carries_the_earlier_frames_of_its_chunk():
+    proj = FixedProjection()
+    snaps = [fake_snapshot(3, "symm", step=s, seed=s) for s in (10, 20, 30)]
+    frames = [frame_from_snapshot(snap, proj) for snap in snaps]
+    live = live_embedding_dict(frames, title="live")
+    last = embedding_figure_dict(frames[-1], title="live")
+    assert figure_json({"data": live["data"]}) == figure_json({"data": last["data"]})
+    assert [f["name"] for f in live["frames"]] == ["10", "20"]
+    assert [t["name"] for t in live["frames"][0]["data"]] == list(TRACES[1:])
+    np.testing.assert_allclose(live["frames"][1]["data"][0]["z"], frames[1].probe[:, 2])
+    go.Figure(json.loads(figure_json(live)))  # a valid plotly figure with frames
+    with pytest.raises(ValueError, match="at least one frame"):
+        live_embedding_dict([])
+
+
+def test_unit_manifold_wireframe_and_surface_lie_on_the_sphere():
+    wire = unit_manifold(3, wireframe=True, name="s", scene="scene2")
+    xyz = np.column_stack([wire["x"], wire["y"], wire["z"]])
+    rings = np.isnan(xyz[:, 0]).sum()
+    assert rings == 11 and wire["scene"] == "scene2" and wire["name"] == "s"
+    np.testing.assert_allclose(np.linalg.norm(xyz[~np.isnan(xyz[:, 0])], axis=1), 1.0)
+    surface = unit_manifold(3)
+    radius = np.sqrt(surface["x"] ** 2 + surface["y"] ** 2 + surface["z"] ** 2)
+    np.testing.assert_allclose(radius, 1.0)
+    circle = unit_manifold(2, dash="dot")
+    assert circle["line"]["dash"] == "dot" and "dash" not in circle
+    go.Figure([wire, surface]), go.Figure([circle])  # plotly accepts them as they are

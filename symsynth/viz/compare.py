@@ -30,7 +30,14 @@ from symsynth.compare import (
     to_csv,
     to_markdown,
 )
-from symsynth.viz.style import EE, GUIDE, ORIGINAL_PAIR, SYNTHETIC, base_layout, class_colors
+from symsynth.viz.style import (
+    EE,
+    ORIGINAL_PAIR,
+    SYNTHETIC,
+    base_layout,
+    class_colors,
+    unit_manifold,
+)
 from symsynth.viz.training import LIMIT, EmbeddingFrame, frame_traces
 
 SYNTHESIS_COLORS = {"none": ORIGINAL_PAIR, "symm": SYNTHETIC, "ee": EE}
@@ -172,18 +179,11 @@ def embedding_grid(
         horizontal_spacing=0.02,
         vertical_spacing=0.08 / max(1, n_rows - 1) if n_rows > 1 else 0.0,
     )
-    t = np.linspace(0, 2 * np.pi, 121)
     for i, ((title, _, labels), (xy, _)) in enumerate(zip(panels, coords, strict=True)):
         row, col = divmod(i, cols)
         labels = np.asarray(labels)
         if raw_dim == 2:  # the embedding's own circle (a projection has none)
-            fig.add_trace(
-                go.Scatter(
-                    x=np.cos(t), y=np.sin(t), mode="lines", line={"color": GUIDE, "width": 1},
-                    name="unit circle", hoverinfo="skip", showlegend=False,
-                ),
-                row=row + 1, col=col + 1,
-            )  # fmt: skip
+            fig.add_trace(unit_manifold(2), row=row + 1, col=col + 1)
         point = {"x": xy[:, 0], "y": xy[:, 1]}
         if dim == 3:
             point["z"] = xy[:, 2]
@@ -275,19 +275,10 @@ def curves_figure(curves: Sequence[Curve], smooth: int = 20, height: int = 360) 
     return fig
 
 
-def _manifold(dim: int, scene: str | None, axes: tuple[str, str]):
+def _manifold(dim: int, scene: str | None, axes: tuple[str, str]) -> dict:
     if dim == 3:
-        u, v = np.mgrid[0 : 2 * np.pi : 31j, 0 : np.pi : 16j]
-        return go.Surface(
-            x=np.cos(u) * np.sin(v), y=np.sin(u) * np.sin(v), z=np.cos(v), opacity=0.1,
-            showscale=False, colorscale=[[0, GUIDE], [1, GUIDE]], hoverinfo="skip",
-            name="unit sphere", scene=scene,
-        )  # fmt: skip
-    t = np.linspace(0, 2 * np.pi, 181)
-    return go.Scatter(
-        x=np.cos(t), y=np.sin(t), mode="lines", line={"color": GUIDE, "width": 1},
-        hoverinfo="skip", showlegend=False, name="unit circle", xaxis=axes[0], yaxis=axes[1],
-    )  # fmt: skip
+        return unit_manifold(3, wireframe=True, scene=scene)  # animated: the light sphere
+    return unit_manifold(2, xaxis=axes[0], yaxis=axes[1])
 
 
 def _placed(traces: list, dim: int, side: int) -> list:
@@ -297,7 +288,7 @@ def _placed(traces: list, dim: int, side: int) -> list:
             trace.update(scene="scene" if side == 0 else "scene2")
         else:
             trace.update(xaxis="x" if side == 0 else "x2", yaxis="y" if side == 0 else "y2")
-        trace.update(legendgroup=trace.name, showlegend=side == 0)
+        trace.update(legendgroup=trace["name"], showlegend=side == 0)
     return traces
 
 

@@ -24,6 +24,7 @@ from symsynth.viz.style import (
     ZOOMED_CUBE,
     base_layout,
     class_color,
+    unit_manifold,
 )
 
 ORIGINAL_NAMES = ("a", "p", "n₁", "n₂")
@@ -213,21 +214,10 @@ def _great_circle(u: np.ndarray, w: np.ndarray, n: int = 121) -> np.ndarray:
 
 def _manifold_traces(scene: ReflectionScene) -> list:
     if scene.dim == 2:
-        t = np.linspace(0, 2 * np.pi, 181)
-        return [
-            go.Scatter(
-                x=np.cos(t), y=np.sin(t), mode="lines", line={"color": GUIDE, "width": 1},
-                name="unit circle", hoverinfo="skip", showlegend=False,
-            )
-        ]  # fmt: skip
-    u, v = np.mgrid[0 : 2 * np.pi : 37j, 0 : np.pi : 19j]
+        return [unit_manifold(2)]
     circle = _great_circle(scene.points[0], scene.points[1])
     return [
-        go.Surface(
-            x=np.cos(u) * np.sin(v), y=np.sin(u) * np.sin(v), z=np.cos(v),
-            opacity=0.12, showscale=False, colorscale=[[0, GUIDE], [1, GUIDE]],
-            hoverinfo="skip", name="unit sphere",
-        ),
+        unit_manifold(3),
         go.Scatter3d(
             **_xyz(circle, 3), mode="lines", line={"color": GUIDE, "width": 3},
             name="great circle through a and p", hoverinfo="skip",

@@ -52,4 +52,36 @@ def base_layout(**overrides) -> dict:
         "legend": {"orientation": "h", "yanchor": "bottom", "y": -0.12, "x": 0},
     }
     layout.update(overrides)
+    if isinstance(layout.get("title"), str):  # plotly.js 3 reads only {"text": ...}
+        layout["title"] = {"text": layout["title"]}
     return layout
+
+
+def unit_manifold(dim: int, wireframe: bool = False, **extra) -> dict:
+    """The unit circle (``dim`` 2) or unit sphere (``dim`` 3) that L2-normalised embeddings live
+    on, as a plotly trace dict; ``extra`` entries (name, dash, scene, axes) override the defaults.
+    The sphere is a translucent surface, or with ``wireframe`` five parallels and six meridians
+    in one line trace: the browser redraws that several times faster, which matters for views
+    redrawn while training and for 3-D animations."""
+    t = np.linspace(0, 2 * np.pi, 181 if dim == 2 else 73)
+    common = {"hoverinfo": "skip", "showlegend": False}
+    if dim == 2:
+        line = {"color": GUIDE, "width": 1, "dash": extra.pop("dash", "solid")}
+        trace = {"type": "scatter", "x": np.cos(t), "y": np.sin(t), "mode": "lines"}
+        return {**trace, "line": line, "name": "unit circle", **common, **extra}
+    if not wireframe:
+        u, v = np.mgrid[0 : 2 * np.pi : 37j, 0 : np.pi : 19j]
+        trace = {"type": "surface", "x": np.cos(u) * np.sin(v), "y": np.sin(u) * np.sin(v)}
+        style = {"opacity": 0.12, "showscale": False, "colorscale": [[0, GUIDE], [1, GUIDE]]}
+        return {**trace, "z": np.cos(v), **style, "name": "unit sphere", **common, **extra}
+    c, s = np.cos(t)[:, None], np.sin(t)[:, None]
+    rings = [np.hstack([np.cos(lat) * c, np.cos(lat) * s, np.full_like(c, np.sin(lat))])
+             for lat in np.radians([-60, -30, 0, 30, 60])]  # fmt: skip
+    rings += [
+        np.hstack([c * np.cos(lon), c * np.sin(lon), s]) for lon in np.radians(range(0, 180, 30))
+    ]
+    gap = np.full((1, 3), np.nan)
+    xyz = np.concatenate([np.vstack([ring, gap]) for ring in rings])
+    trace = {"type": "scatter3d", "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "mode": "lines"}
+    line = {"color": GUIDE, "width": 1}
+    return {**trace, "line": line, "name": "unit sphere", **common, **extra}

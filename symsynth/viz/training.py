@@ -8,6 +8,8 @@ same order, so the browser updates it in place and a replay animates it frame by
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,13 +19,13 @@ from plotly.subplots import make_subplots
 
 from symsynth.viz.projection import FixedProjection
 from symsynth.viz.style import (
-    GUIDE,
     ORIGINAL_PAIR,
     SYNTHETIC,
     ZOOMED_CUBE,
     base_layout,
     class_color,
     class_colors,
+    unit_manifold,
 )
 
 # Trace order of the embedding figure; the replay animates all but the first.
@@ -103,30 +105,26 @@ def _segments(starts: np.ndarray, ends: np.ndarray, dim: int) -> dict:
     return _xyz(rows, dim)
 
 
-def _trace(dim: int, **kwargs):
-    return go.Scatter3d(**kwargs) if dim == 3 else go.Scatter(**kwargs)
+def _trace(dim: int, **kwargs) -> dict:
+    """A plain trace dict: building go.Scatter3d objects validates every property, which costs
+    more than the whole redraw of a live view (see :func:`figure_json`)."""
+    return {"type": "scatter3d" if dim == 3 else "scatter", **kwargs}
 
 
-def _manifold_trace(frame: EmbeddingFrame):
+def _manifold_trace(frame: EmbeddingFrame) -> dict:
+    """The sphere or circle the embeddings live on, or a dotted unit circle as a scale guide for
+    a PCA view (which shows no manifold)."""
     if frame.manifold == "sphere":
-        u, v = np.mgrid[0 : 2 * np.pi : 31j, 0 : np.pi : 16j]
-        return go.Surface(
-            x=np.cos(u) * np.sin(v), y=np.sin(u) * np.sin(v), z=np.cos(v), opacity=0.1,
-            showscale=False, colorscale=[[0, GUIDE], [1, GUIDE]], hoverinfo="skip",
-            name=TRACES[0],
-        )  # fmt: skip
-    t = np.linspace(0, 2 * np.pi, 181)
-    coords = {"x": np.cos(t), "y": np.sin(t)}
+        return unit_manifold(3, wireframe=True, name=TRACES[0])
+    circle = unit_manifold(2, name=TRACES[0], dash="solid" if frame.manifold else "dot")
     if frame.dim == 3:
-        coords["z"] = np.zeros_like(t)
-    return _trace(
-        frame.dim, **coords, mode="lines", hoverinfo="skip", name=TRACES[0], showlegend=False,
-        line={"color": GUIDE, "width": 1, "dash": "solid" if frame.manifold else "dot"},
-    )  # fmt: skip
+        circle.update(type="scatter3d", z=np.zeros_like(circle["x"]))
+    return circle
 
 
 def frame_traces(frame: EmbeddingFrame) -> list:
-    """The moving traces of a frame (all of :data:`TRACES` but the manifold), in order."""
+    """The moving traces of a frame (all of :data:`TRACES` but the manifold), in order, as
+    trace dicts."""
     dim = frame.dim
     small = dim == 3
     combined = np.concatenate([frame.batch, frame.synthetic.reshape(-1, dim)])
@@ -185,6 +183,20 @@ def _embedding_layout(dim: int, height: int, title: str | None, uirevision: str)
     return layout
 
 
+def embedding_figure_dict(
+    frame: EmbeddingFrame,
+    title: str | None = None,
+    height: int = 560,
+    uirevision: str = "embedding",
+) -> dict:
+    """:func:`embedding_figure` as a plain figure dict, not validated by plotly: several times
+    faster to build, for views redrawn while training (serialise it with :func:`figure_json`)."""
+    return {
+        "data": [_manifold_trace(frame), *frame_traces(frame)],
+        "layout": _embedding_layout(frame.dim, height, title, uirevision),
+    }
+
+
 def embedding_figure(
     frame: EmbeddingFrame,
     title: str | None = None,
@@ -195,9 +207,43 @@ def embedding_figure(
     the batch's synthetic points (red, dashed outline) and its mined negative pairs (red when a
     synthetic point was chosen, grey dashed otherwise). A constant ``uirevision`` keeps the
     user's zoom and 3-D camera when the figure is redrawn with new data."""
-    fig = go.Figure([_manifold_trace(frame), *frame_traces(frame)])
-    fig.update_layout(**_embedding_layout(frame.dim, height, title, uirevision))
-    return fig
+    return go.Figure(embedding_figure_dict(frame, title, height, uirevision))
+
+
+def live_embedding_dict(frames: Sequence[EmbeddingFrame], title: str | None = None) -> dict:
+    """The newest of ``frames`` as :func:`embedding_figure_dict`, with the earlier ones as
+    plotly animation frames (the moving traces only, like :func:`replay_figure`), so the live
+    view can play every snapshot of a training chunk instead of jumping to the last."""
+    if not frames:
+        raise ValueError("a live view needs at least one frame")
+    figure = embedding_figure_dict(frames[-1], title)
+    figure["frames"] = [{"name": str(f.step), "data": frame_traces(f)} for f in frames[:-1]]
+    return figure
+
+
+def figure_json(figure: go.Figure | dict) -> str:
+    """A figure (or a figure dict with numpy arrays in it) as plotly JSON for the browser.
+    Float arrays of a dict travel as base64 float32 typed arrays (plotly.js decodes them):
+    about a quarter of the text of decimal numbers, and exact enough to draw."""
+    if isinstance(figure, go.Figure):
+        return figure.to_json()
+    return json.dumps(_wire(figure), separators=(",", ":"), allow_nan=False)
+
+
+def _wire(value):
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            data = np.ascontiguousarray(value, dtype="<f4")
+            spec = {"dtype": "f4", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+            return spec if data.ndim == 1 else {**spec, "shape": ",".join(map(str, data.shape))}
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def animation_controls(steps: Sequence[int], frame_ms: int = 150, redraw: bool = False) -> dict:
