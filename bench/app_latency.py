@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to watch Play")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
-        "--setup", default="dataset=toy-sphere&dim=3&speed=50",
+        "--setup", default="dataset=toy-sphere&dim=3&speed=100",
         help="Live Training's URL query for the Play measurement",
     )  # fmt: skip
     args = parser.parse_args()

@@ -48,7 +48,7 @@ FRAME_BYTES = 16 * 2**20  # ... and at most this many bytes of them (64-D+ snaps
 CHUNK_SECONDS = 2.0  # a tick stops training after this long and redraws (Pause stays prompt)
 RUN_SECONDS = 600  # training time one run may use; then it ends like a finished run
 REPLAY_FRAMES = 60  # frames in the client-side replay animation
-LIVE_FRAMES = 10  # at most this many of a tick's snapshots are played by the live view
+LIVE_FRAMES = 5  # at most this many of a tick's snapshots are played by the live view
 DIMS = (2, 3, 8, 16, 32, 64, 128)
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 STEP_BUDGETS = (200, 500, 1000, 2000, 5000, 10000)
@@ -80,7 +80,7 @@ CHOICES = {
     "dim": ("lt_dim", 3, DIMS),
     "lr": ("lt_lr", 1e-2, LRS),
     "steps": ("lt_steps", 1000, STEP_BUDGETS),
-    "speed": ("lt_speed", 50, SPEEDS),
+    "speed": ("lt_speed", 100, SPEEDS),
     "k": ("lt_k", 2, (2, 4, 6, 8)),
 }
 INTEGERS = {"p": ("lt_p", 4, 2, 64), "seed": ("lt_seed", 0, 0, 2**31 - 1)}
