@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -16,11 +17,30 @@ PAPER = "https://arxiv.org/abs/2001.11658"
 PAGES = sorted(Path(__file__).parent.joinpath("pages").glob("*.py"))
 
 
+@st.cache_resource(show_spinner=False)
+def warm_up_training_core() -> threading.Thread:
+    """Once per server process, import the training core in a background thread (torch, and the
+    optimiser's one-off import of torch._dynamo: about 5 s together on 2 cores), so a visitor who
+    starts here does not wait for it on the training pages. The thread never calls streamlit."""
+
+    def work() -> None:
+        import torch
+
+        import symsynth.train  # noqa: F401  (the import is the work)
+
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+    thread = threading.Thread(target=work, name="symsynth-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def page_label(path: Path) -> str:
     """'2_Live_Training.py' -> 'Live Training', as Streamlit names it in the sidebar."""
     return path.stem.split("_", 1)[-1].replace("_", " ") if path.stem[0].isdigit() else path.stem
 
 
+warm_up_training_core()
 st.title("Symmetrical Synthesis for deep metric learning")
 st.markdown(
     "Metric learning pulls same-class embeddings together and pushes other classes away, and "

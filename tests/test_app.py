@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,24 @@ def test_lab_every_control_once(app_test, plotly_specs):
     at.radio(key="lab_dim").set_value("2").run()
     no_errors(at)
     assert "lab_figure_2" in plotly_specs(at)
+
+
+def test_home_warms_the_training_core_up_in_the_background():
+    """In a fresh process: Home renders without waiting for torch, and its background thread
+    leaves the training core (and the optimiser's torch._dynamo) imported for the next page."""
+    code = """
+import sys, threading
+from streamlit.testing.v1 import AppTest
+assert "symsynth.train" not in sys.modules and "torch._dynamo" not in sys.modules
+at = AppTest.from_file("app.py", default_timeout=60).run()
+assert not at.exception
+(thread,) = [t for t in threading.enumerate() if t.name == "symsynth-warm-up"] or [None]
+if thread is not None:
+    thread.join(60)
+assert "symsynth.train" in sys.modules and "torch._dynamo" in sys.modules
+print("warm")
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0 and "warm" in run.stdout, run.stderr[-2000:]
