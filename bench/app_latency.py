@@ -19,8 +19,6 @@ import json
 import math
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _healthy  # noqa: E402
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit  # noqa: E402
 
 LIVE_STATE = """() => { const g = document.querySelector('div.symsynth-live-figure');
   if (!g || !g.data) return null;
@@ -83,38 +81,12 @@ def play_figures(context, url: str, seconds: float, setup: str) -> dict[str, flo
     }
 
 
-def start_server(script: str) -> tuple[subprocess.Popen, str]:
-    """``streamlit run script`` on a free port; returns the process and its URL once healthy."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    server = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 60
-    while not _healthy(url):
-        if server.poll() is not None or time.monotonic() > deadline:
-            stop_server(server)
-            raise SystemExit(f"streamlit did not start for {script}")
-        time.sleep(0.2)
-    return server, url
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=20)
-
-
 def measure(seconds: float, setup: str) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     figures: dict[str, float] = {}
-    app, url = start_server("app.py")
-    baseline, baseline_url = start_server("bench/baseline_app.py")
+    app, url = start_streamlit("app.py")
+    baseline, baseline_url = start_streamlit("bench/baseline_app.py")
     try:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
             context = p.chromium.launch_persistent_context(
@@ -140,8 +112,8 @@ def measure(seconds: float, setup: str) -> dict[str, float]:
             figures.update(play_figures(context, url, seconds, setup))
             context.close()
     finally:
-        stop_server(app)
-        stop_server(baseline)
+        stop_streamlit(app)
+        stop_streamlit(baseline)
     return figures
 
 

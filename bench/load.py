@@ -27,8 +27,6 @@ import asyncio
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _healthy  # noqa: E402
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit  # noqa: E402
 
 # (dataset, embedding dimension): every session another setup, seeds differ as well
 SETUPS = [
@@ -265,32 +263,14 @@ def main() -> None:
     if not 1 <= args.sessions <= 32 or not 1 <= args.rounds <= 10:
         raise SystemExit("--sessions must be 1..32 and --rounds 1..10")
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    server = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
     started = time.monotonic()
+    server, url = start_streamlit("app.py")
     try:
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() - started > 60:
-                raise SystemExit("streamlit did not start")
-            time.sleep(0.2)
         figures = asyncio.run(asyncio.wait_for(run(args, url, server.pid), args.deadline))
     except TimeoutError:
         raise SystemExit(f"not finished within --deadline {args.deadline:g} s; stopped") from None
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_streamlit(server)
 
     figures["seconds"] = time.monotonic() - started
     figures["cores"] = os.cpu_count()

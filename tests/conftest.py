@@ -59,43 +59,55 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory) -> str:
-    """Base URL of ``streamlit run app.py`` started for this test session (killed at the end)."""
+def start_streamlit(script: str = "app.py", env: dict | None = None, log=None):
+    """``streamlit run script`` (headless, on a free local port, in its own process group);
+    returns the process and its base URL once it answers, or raises with its output."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_streamlit(proc)
+            output = Path(log.name).read_text(errors="replace") if log else ""
+            raise RuntimeError(f"streamlit did not come up on {url} for {script}\n{output}")
+        time.sleep(0.25)
+    return proc, url
+
+
+def stop_streamlit(proc: subprocess.Popen) -> None:
+    """End the server's process group (start_new_session): SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory) -> str:
+    """Base URL of ``streamlit run app.py`` started for this test session (killed at the end)."""
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = {**os.environ, "SYMSYNTH_CACHE": str(tmp_path_factory.mktemp("runs"))}  # not ~/.cache
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
+        proc, url = start_streamlit("app.py", env=env, log=log)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"streamlit did not come up on {url}:\n{log_path.read_text(errors='replace')}"
-                )
-            time.sleep(0.25)
         yield url
     finally:
-        # The server runs in its own process group (start_new_session): end that group only.
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_streamlit(proc)
 
 
 @pytest.fixture(scope="session")
