@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symsynth.losses import LOSSES, build_loss  # noqa: E402
+from symsynth.losses.npair import NPairLoss  # noqa: E402
 from symsynth.mining import mine  # noqa: E402
 from symsynth.train import TrainConfig, Trainer  # noqa: E402
 from tests.pml_reference import pml_loss  # noqa: E402
@@ -74,7 +75,8 @@ class Explicit(torch.nn.Module):
         e = self.loss.prepare(e, y)
         lf = self.loss
         mined = mine(e, y, lf.synthesis, lf.mode, lf.metric, lf.alpha, lf.beta, lf.n_inner, True)
-        return lf.compute(mined.score, y, e)
+        score = mined.score[0::2, 1::2] if isinstance(lf, NPairLoss) else mined.score  # a·pᵀ
+        return lf.compute(score, y, e)
 
 
 def loss_table(sizes, rounds: int, inner: int) -> list[str]:

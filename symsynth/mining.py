@@ -11,14 +11,19 @@ Same-class entries keep their original value: positive terms always use the orig
 With ``metric="euclidean"`` the score is −‖u − v‖² (harder = larger), so the hardest pair is
 the closest one.
 
-Every group member is a linear combination W·(a, p) of its pair (``synthesis.group_coefficients``),
-so all group similarities follow from the batch Gram matrix E·Eᵀ the baseline computes anyway:
+Every group member is a linear combination of its pair, W[g, 0, m]·a_m + W[g, 1, m]·p_m
+(``synthesis.coefficient_planes``), so all group similarities follow from the batch Gram matrix
+E·Eᵀ the baseline computes anyway:
 
-    S[m, g, n, h] = Σ_ij W[m, g, i] · G[2m + i, 2n + j] · W[n, h, j]
+    S[g, h, m, n] = Σ_ij W[g, i, m] · G[2m + i, 2n + j] · W[h, j, n]
 
-an O(B²) einsum instead of a (B + S) × (B + S) × D product. ``explicit=True`` materialises the
-points and multiplies them out instead; both paths agree (tests check it) and the app uses the
-point table to draw what was chosen.
+O(B²) element-wise work instead of a (B + S) × (B + S) × D product. The hardest member pair is
+chosen without a gradient (all of S, laid out plane by plane: [G, G, M, M]); only the chosen
+scores are then recomputed with one, by ``_ChosenScores``, a gather and a bilinear form with a
+hand-written backward (autograd would spend more time on the bookkeeping of the many tiny ops
+than on the arithmetic). ``explicit=True`` materialises the points and multiplies them out
+instead; both paths agree, gradients included (tests check it), and the app uses the point
+table to draw what was chosen.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from symsynth.synthesis import (
     check_method,
     check_pairs,
-    group_coefficients,
+    coefficient_planes,
     is_normalized,
     synthesize,
 )
@@ -128,14 +134,44 @@ def _score(gram: Tensor, metric: str) -> Tensor:
     return 2 * gram - sq[:, None] - sq[None, :]
 
 
-def _coefficients(
-    embeddings: Tensor, gram: Tensor, synthesis: str, alpha: float, beta: float, n_inner: int
-) -> tuple[Tensor, Tensor]:
-    """W [M, G, 2] of every group (synthesis.group_coefficients), pair Grams [M, 2, 2]."""
+def _members(
+    embeddings: Tensor, gram: Tensor, synthesis: str, metric: str,
+    alpha: float, beta: float, n_inner: int,
+) -> Tensor:  # fmt: skip
+    """[G, P, M] per group member: its coefficients (member g of pair m is W[g, 0, m]·a_m +
+    W[g, 1, m]·p_m, ``synthesis.coefficient_planes``) and, for distances, its squared norm."""
     m = gram.shape[0] // 2
-    pair_gram = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2).permute(2, 0, 1)
+    pair_gram = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # [i, j, m] = (2m + i)·(2m + j)
+    aa, ap, _, pp = pair_gram.reshape(4, m).unbind()
     normalize = synthesis == "ee" and is_normalized(embeddings)
-    return group_coefficients(pair_gram, synthesis, alpha, beta, n_inner, normalize), pair_gram
+    w = coefficient_planes(aa, ap, pp, synthesis, alpha, beta, n_inner, normalize)
+    if metric == "dot":
+        return w
+    sq = (w[:, :, None] * pair_gram * w[:, None]).sum((1, 2))  # Σ_ij W_i W_j (i·j)
+    return torch.cat([w, sq[:, None]], 1)
+
+
+def _blocks(gram: Tensor, mode: str) -> Tensor:
+    """The Gram matrix as contiguous planes [I, J, R, N]: (original i of row r)·(original j of
+    pair n). The rows are the pairs (I = 2) in pair mode, the single points (I = 1) in anchor
+    mode. Contiguous, so that everything computed from it is laid out plane by plane too."""
+    b = gram.shape[0]
+    if mode == "pair":
+        return gram.view(b // 2, 2, b // 2, 2).permute(1, 3, 0, 2).contiguous()
+    return gram.view(b, b // 2, 2).permute(2, 0, 1)[None].contiguous()
+
+
+def _dots(blocks: Tensor, w_col: Tensor, w_row: Tensor | None) -> Tensor:
+    """[Gr, Gc, R, N]: Σ_ij w_row[g, i]·blocks[i, j]·w_col[h, j], the dot product of member g of
+    row r with member h of column pair n. ``w_row`` [Gr, 2+, R or 1, N or 1] and ``w_col``
+    [Gc, 2+, R or 1, N or 1] (coefficients first) broadcast over the R × N plane;
+    ``w_row=None``: the rows are the original points themselves (anchor mode, I = 1)."""
+    t = blocks  # t[g, j]: row member g · original j of column pair n
+    if w_row is not None:
+        (b0, b1), (r0, r1, *_) = blocks.unbind(0), w_row[:, :, None].unbind(1)
+        t = (b0 * r0).addcmul_(b1, r1)
+    (t0, t1), (c0, c1, *_) = t[:, None].unbind(2), w_col.unbind(1)
+    return (t0 * c0).addcmul_(t1, c1)
 
 
 def group_similarities(
@@ -149,19 +185,81 @@ def group_similarities(
     """S [M, G, M, G]: dot product of member g of pair m with member h of pair n.
 
     Members are ordered a, p, then the synthetic points as ``synthesize`` makes them.
-    Every member is W[m, g]·(a_m, p_m), so S = W G Wᵀ blockwise, from the batch Gram matrix G.
+    Every member is W[g, :, m]·(a_m, p_m), so S = W G Wᵀ blockwise, from the batch Gram matrix G.
     """
     _check(synthesis, "pair", "dot", labels)
     gram = embeddings @ embeddings.T
-    w, _ = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
-    m = gram.shape[0] // 2
-    return torch.einsum("mgi,minj,nhj->mgnh", w, gram.view(m, 2, m, 2), w)
+    w = _members(embeddings, gram, synthesis, "dot", alpha, beta, n_inner)
+    s = _dots(_blocks(gram, "pair"), w[:, :, None, :], w[:, :, :, None])  # [G, G, M, M]
+    return s.permute(2, 0, 3, 1)
+
+
+def _first_argmax(s: Tensor) -> Tensor:
+    """[R, N] argmax over dim 0 of s [K, R, N], the first index on ties.
+
+    torch.argmax across a leading dimension is slow on CPU (~20× amax); a max pool over that
+    dimension, with s read as a channels-last image of R·N channels, is vectorised."""
+    k = s.shape[0]
+    image = s.reshape(1, k, 1, -1).permute(0, 3, 1, 2)  # [1, R·N, K, 1], channels last
+    return F.max_pool2d(image, (k, 1), return_indices=True)[1].view(s.shape[1:])
+
+
+def _pick(table: Tensor, member: Tensor) -> Tensor:
+    """[P, R, N]: columns ``member`` [R, N] of ``table`` [P, G·M]."""
+    return table.index_select(1, member.flatten()).view(len(table), *member.shape)
+
+
+class _ChosenScores(torch.autograd.Function):
+    """The scores of the chosen member pairs, [R, N], with a hand-written gradient:
+
+        dot[r, n] = Σ_ij L[i, r, n]·blocks[i, j, r, n]·R[j, r, n]
+        score     = dot, or 2·dot − L[2] − R[2] = −‖u − v‖² for distances (``euclidean``)
+
+    R = table[:, right] holds the chosen column members' values (the two coefficients, then the
+    squared norm), L = table[:, left] the row members'; in anchor mode (``left`` None) the row
+    is the original point itself (blocks [1, 2, R, N]) with squared norm ``row_sq`` [R, 1].
+    ``table`` [P, G·M] keeps member g of pair n in column g·M + n. Autograd would record some
+    forty small nodes for this gather and bilinear form; one node is several times cheaper."""
+
+    @staticmethod
+    def forward(ctx, blocks, table, right, left, row_sq, euclidean):  # noqa: D102
+        r = _pick(table, right)  # [P, R, N]
+        ell = None if left is None else _pick(table, left)
+        t = blocks[0] if ell is None else ell[0] * blocks[0] + ell[1] * blocks[1]  # [2, R, N]
+        score = t[0] * r[0] + t[1] * r[1]
+        if euclidean:
+            score = 2 * score - r[2] - (row_sq if ell is None else ell[2])
+        ctx.save_for_backward(blocks, table, right, left, r, ell, t)
+        ctx.euclidean = euclidean
+        return score
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        blocks, table, right, left, r, ell, t = ctx.saved_tensors
+        d = 2 * grad if ctx.euclidean else grad  # ∂score/∂dot
+        dt = r[:2] * d
+        d_right = t * d
+        if ctx.euclidean:
+            d_right = torch.cat([d_right, -grad[None]])
+        d_table = torch.zeros_like(table).index_add_(1, right.flatten(), d_right.flatten(1))
+        d_row_sq = None
+        if ell is None:
+            d_blocks = dt[None]
+            d_row_sq = -grad.sum(1, keepdim=True) if ctx.euclidean else None
+        else:
+            d_blocks = ell[:2, None] * dt
+            d_left = (blocks * dt).sum(1)
+            if ctx.euclidean:
+                d_left = torch.cat([d_left, -grad[None]])
+            d_table.index_add_(1, left.flatten(), d_left.flatten(1))
+        return d_blocks, d_table, None, None, d_row_sq, None
 
 
 @dataclass(frozen=True)
 class _Hardest:
-    """The hardest score per (row group or anchor, column group) and the members that gave it:
-    pair mode [M, M] with ``left``/``right`` member numbers; anchor mode [B, M], ``right`` only."""
+    """The hardest score per row (pair, or anchor point) and column pair, [M, M] or [B, M], and
+    the members that gave it as member numbers g·M + n (``left`` None in anchor mode: there it is
+    the anchor itself); ``members`` G per group."""
 
     score: Tensor
     left: Tensor | None
@@ -174,71 +272,57 @@ def _hardest(
     alpha: float, beta: float, n_inner: int, explicit: bool,
 ) -> _Hardest:  # fmt: skip
     """Choose the hardest member pairs without a gradient, then compute just those scores with
-    one: the same gradient as through a max, without back-propagating through all G×G."""
+    one: the same gradient as through a max, without back-propagating through all G×G.
+
+    The dot products of all member pairs, [Gr, Gc, R, N], come from the Gram matrix (``_dots``),
+    or with ``explicit`` from the materialised point table (then so do the chosen scores)."""
     b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
-    w, pair_gram = _coefficients(embeddings, gram, synthesis, alpha, beta, n_inner)
-    g = w.shape[1]
-    blocks = gram.view(m, 2, m, 2).permute(0, 2, 1, 3)  # [M, M, 2, 2]: pair m × pair n
-    sq = _bilinear(w, pair_gram[:, None], w)  # [M, G] squared norms of the members
+    members = _members(embeddings, gram, synthesis, metric, alpha, beta, n_inner)  # [G, P, M]
+    g, pair, euclidean = members.shape[0], mode == "pair", metric == "euclidean"
+    rows = torch.arange(m if pair else b, device=dev)[:, None]  # row r's own pair, or point
+    cols = torch.arange(m, device=dev)[None, :]
+    blocks = _blocks(gram, mode)
     if explicit:
         points = points_table(embeddings, labels, synthesis, alpha, beta, n_inner).points
         full = points @ points.T
-        rows = _member_rows(m, g, dev)
+        table_rows = _member_rows(m, g, dev).T.reshape(g, 1, m)  # point-table row per member
     with torch.no_grad():
         if explicit:
-            s = (
-                full[:b][:, rows]
-                if mode == "anchor"
-                else full[rows[:, None, :, None], rows[:, None]]
-            )
-        else:  # originals × members [B, M, G], then members × members [M, M, G, G]
-            s = torch.einsum("inj,nhj->inh", gram.view(b, m, 2), w)
-            if mode == "pair":
-                s = torch.einsum("mgi,minh->mngh", w, s.view(m, 2, m, g))
+            s = full[(table_rows.transpose(1, 2) if pair else rows[None])[:, None], table_rows]
+        else:
+            s = _dots(blocks, members[:, :, None], members[..., None] if pair else None)
         # −‖u − v‖² = 2 u·v − ‖u‖² − ‖v‖²: with equal norms (unit embeddings; reflections keep
         # the norm, EE re-normalises) the closest pair is the most similar one, so skip the rest
-        equal_norms = bool(sq.max() - sq.min() <= 1e-6 * sq.max().clamp_min(1e-12))
-        if metric == "euclidean" and not equal_norms and mode == "pair":
-            s = 2 * s - sq[:, None, :, None] - sq[None, :, None, :]
-        elif metric == "euclidean" and not equal_norms:
-            s = 2 * s - gram.diagonal()[:, None, None] - sq[None]
-        if mode == "pair":
-            choice = s.reshape(m, m, g * g).argmax(-1)
-            left, right = choice // g, choice % g  # [M, M] member numbers
-        else:
-            left, right = None, s.argmax(-1)  # [B, M]
-    cols = torch.arange(m, device=dev)[None, :]
-    w_right = w[cols, right]  # [rows, M, 2]
-    if mode == "pair":
-        w_left = w[cols.T, left]
-        if explicit:
-            score = full[rows[cols.T, left], rows[cols, right]]
-        else:
-            score = _bilinear(w_left, blocks, w_right)
-        if metric == "euclidean":
-            score = 2 * score - sq[cols.T, left] - sq[cols, right]
+        if euclidean and _unequal(members[:, 2]):
+            sq = members[:, 2, None]  # [G, 1, M]
+            sq_row = sq.transpose(1, 2) if pair else gram.diagonal()[None, :, None]  # [Gr, R, 1]
+            s = 2 * s - sq_row[:, None] - sq
+        choice = _first_argmax(s.flatten(0, 1))  # left member · G + right member
+        right = choice % g * m + cols  # member numbers g·M + n
+        left = choice // g * m + rows if pair else None
+    if explicit:
+        table_rows = table_rows.flatten()
+        first, second = table_rows[left] if pair else rows, table_rows[right]
+        score = full[first, second]
+        if euclidean:
+            score = 2 * score - full.diagonal()[first] - full.diagonal()[second]
     else:
-        if explicit:
-            score = full[torch.arange(b, device=dev)[:, None], rows[cols, right]]
-        else:
-            score = (gram.view(b, m, 2) * w_right).sum(-1)
-        if metric == "euclidean":
-            score = 2 * score - gram.diagonal()[:, None] - sq[cols, right]
+        table = members.transpose(0, 1).reshape(-1, g * m)  # [P, G·M]
+        row_sq = None if pair or not euclidean else gram.diagonal()[:, None]
+        score = _ChosenScores.apply(blocks, table, right, left, row_sq, euclidean)
     return _Hardest(score, left, right, g)
 
 
-def _bilinear(u: Tensor, blocks: Tensor, v: Tensor) -> Tensor:
-    """u·B·vᵀ over the last two axes, broadcast: u [..., 2], B [..., 2, 2], v [..., 2]."""
-    return (u[..., :, None] * blocks * v[..., None, :]).sum((-2, -1))
+def _unequal(values: Tensor) -> bool:
+    """Whether the values differ by more than rounding (relative 1e-6)."""
+    lo, hi = torch.stack(values.aminmax()).tolist()
+    return hi - lo > 1e-6 * max(abs(hi), 1e-12)
 
 
 def _expand(grouped: Tensor, mode: str) -> Tensor:
     """Group-level values to [B, B]: [M, M] (pair) or [B, M] (anchor) repeated per member."""
-    if mode == "pair":
-        m = grouped.shape[0]
-        return grouped[:, None, :, None].expand(m, 2, m, 2).reshape(2 * m, 2 * m)
-    b, m = grouped.shape
-    return grouped[:, :, None].expand(b, m, 2).reshape(b, 2 * m)
+    twice = torch.stack([grouped, grouped], 2).flatten(1)  # columns 2n, 2n + 1
+    return torch.stack([twice, twice], 1).flatten(0, 1) if mode == "pair" else twice
 
 
 def mined_scores(
@@ -262,6 +346,29 @@ def mined_scores(
     return torch.where(labels[:, None] != labels[None, :], _expand(hard.score, mode), original)
 
 
+def mined_pair_scores(
+    embeddings: Tensor,
+    labels: Tensor,
+    synthesis: str,
+    metric: str = "dot",
+    alpha: float = 2.0,
+    beta: float = 1.0,
+    n_inner: int = 2,
+) -> Tensor:
+    """[M, M] pair-mode scores between the first and the second row of every pair, a_m × p_n:
+    ``mined_scores(..., mode="pair")[0::2, 1::2]`` without the [B, B] detour (N-pair's logits).
+    """
+    _check(synthesis, "pair", metric, labels)
+    if synthesis == "none":
+        return _score(embeddings @ embeddings.T, metric)[0::2, 1::2]
+    gram = embeddings @ embeddings.T
+    hard = _hardest(
+        embeddings, labels, gram, synthesis, "pair", metric, alpha, beta, n_inner, False
+    )
+    original = _score(gram, metric)[0::2, 1::2]
+    return torch.where(labels[0::2, None] != labels[None, 1::2], hard.score, original)
+
+
 def mine(
     embeddings: Tensor,
     labels: Tensor,
@@ -282,7 +389,7 @@ def mine(
     (torch.Size([6, 6]), True)
     """
     _check(synthesis, mode, metric, labels)
-    b, dev = labels.numel(), embeddings.device
+    b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
     gram = embeddings @ embeddings.T
     original = _score(gram, metric)
     negative = labels[:, None] != labels[None, :]
@@ -296,17 +403,15 @@ def mine(
     hard = _hardest(
         embeddings, labels, gram, synthesis, mode, metric, alpha, beta, n_inner, explicit
     )
-    m, g = b // 2, hard.members
-    rows = _member_rows(m, g, dev)
-    cols = torch.arange(m, device=dev)[None, :]
-    hard_second = rows[cols, hard.right]
-    hard_first = eye[:, None].expand(b, m) if mode == "anchor" else rows[cols.T, hard.left]
+    table_rows = _member_rows(m, hard.members, dev).T.flatten()  # by member number g·M + n
+    hard_second = table_rows[hard.right]
+    hard_first = eye[:, None].expand(b, m) if hard.left is None else table_rows[hard.left]
     return Mined(
         score=torch.where(negative, _expand(hard.score, mode), original),
         first=torch.where(negative, _expand(hard_first, mode), first),
         second=torch.where(negative, _expand(hard_second, mode), second),
         negative=negative,
-        synthetic=torch.arange(b + m * (g - 2), device=dev) >= b,
+        synthetic=torch.arange(b + m * (hard.members - 2), device=dev) >= b,
     )
 
 

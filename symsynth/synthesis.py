@@ -15,10 +15,11 @@ segment between the pair, ``(1 − t) a + t p`` with t = k / (n_inner + 1), L2-n
 embeddings are.
 
 Every synthetic point is a linear combination of its pair's two original points, with
-coefficients that depend only on the pair's own 2×2 Gram matrix. :func:`group_coefficients`
-returns those coefficients; :func:`synthesize` multiplies them out, and
-:mod:`symsynth.mining` uses them to get all group similarities from the batch Gram matrix
-without materialising any synthetic point. The formulas live here and only here.
+coefficients that depend only on the pair's own 2×2 Gram matrix. :func:`coefficient_planes`
+(and :func:`group_coefficients`, the same per pair) returns those coefficients;
+:func:`synthesize` multiplies them out, and :mod:`symsynth.mining` uses them to get all group
+similarities from the batch Gram matrix without materialising any synthetic point. The formulas
+live here and only here.
 """
 
 from __future__ import annotations
@@ -96,6 +97,42 @@ def check_method(method: str) -> None:
         raise ValueError(f"unknown synthesis {method!r}; choose one of {', '.join(METHODS)}")
 
 
+def coefficient_planes(
+    aa: Tensor,
+    ap: Tensor,
+    pp: Tensor,
+    method: str,
+    alpha: float = 2.0,
+    beta: float = 1.0,
+    n_inner: int = 2,
+    normalize: bool = False,
+) -> Tensor:
+    """Coefficients W [G, 2, M] of every pair's group, from the pairs' Gram entries [M].
+
+    Member g of pair m = (a, p) is ``W[g, 0, m] * a + W[g, 1, m] * p``, where ``aa``, ``ap``, ``pp``
+    are a·a, a·p and p·p. Members are ordered: a, p, then the synthetic points (symm: sym(a; p),
+    sym(p; a); ee: the n_inner interpolants from a towards p, unit-norm if ``normalize``).
+    """
+    check_method(method)
+    one, zero = torch.ones_like(ap), torch.zeros_like(ap)
+    planes = [one, zero, zero, one]  # a, p
+    if method == "symm":  # a' = sym(a; p) and p' = sym(p; a), both at once
+        c_x, c_a = _reflection_coefficients(ap, torch.stack([pp, aa]), alpha, beta)
+        ca_a, ca_p = c_a.unbind()  # c_x = β(1 − α) is the same for both
+        planes += [c_x, ca_a, ca_p, c_x]
+    elif method == "ee":
+        if n_inner < 1:
+            raise ValueError(f"n_inner must be at least 1, got {n_inner}")
+        for k in range(1, n_inner + 1):
+            t = k / (n_inner + 1)
+            scale = one
+            if normalize:
+                norm2 = (1 - t) ** 2 * aa + 2 * t * (1 - t) * ap + t**2 * pp
+                scale = norm2.clamp_min(_EPS).rsqrt()
+            planes += [(1 - t) * scale, t * scale]
+    return torch.stack(planes).view(-1, 2, *ap.shape)
+
+
 def group_coefficients(
     pair_gram: Tensor,
     method: str,
@@ -110,26 +147,8 @@ def group_coefficients(
     ``W[m, g, 0] * a + W[m, g, 1] * p``. Members are ordered: a, p, then the synthetic points
     (symm: sym(a; p), sym(p; a); ee: the n_inner interpolants from a towards p).
     """
-    check_method(method)
     aa, ap, pp = pair_gram[:, 0, 0], pair_gram[:, 0, 1], pair_gram[:, 1, 1]
-    one, zero = torch.ones_like(ap), torch.zeros_like(ap)
-    rows = [torch.stack([one, zero], -1), torch.stack([zero, one], -1)]
-    if method == "symm":
-        c_x, c_a = _reflection_coefficients(ap, pp, alpha, beta)  # a' = sym(a; p)
-        rows.append(torch.stack([c_x, c_a], -1))
-        c_x, c_a = _reflection_coefficients(ap, aa, alpha, beta)  # p' = sym(p; a)
-        rows.append(torch.stack([c_a, c_x], -1))
-    elif method == "ee":
-        if n_inner < 1:
-            raise ValueError(f"n_inner must be at least 1, got {n_inner}")
-        for k in range(1, n_inner + 1):
-            t = k / (n_inner + 1)
-            scale = one
-            if normalize:
-                norm2 = (1 - t) ** 2 * aa + 2 * t * (1 - t) * ap + t**2 * pp
-                scale = norm2.clamp_min(_EPS).rsqrt()
-            rows.append(torch.stack([(1 - t) * scale, t * scale], -1))
-    return torch.stack(rows, 1)
+    return coefficient_planes(aa, ap, pp, method, alpha, beta, n_inner, normalize).permute(2, 0, 1)
 
 
 def is_normalized(embeddings: Tensor) -> bool:

@@ -4,7 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from symsynth.mining import group_similarities, hardest_negatives, mine, mined_scores, points_table
+from symsynth.mining import (
+    group_similarities,
+    hardest_negatives,
+    mine,
+    mined_pair_scores,
+    mined_scores,
+    points_table,
+)
 from tests.helpers import pair_batch
 
 CASES = [(s, mode, metric) for s in ("symm", "ee") for mode in ("pair", "anchor")
@@ -112,3 +119,37 @@ def test_gradients_of_both_paths_agree(synthesis, mode, metric):
     x = e.clone().requires_grad_()
     (mined_scores(x, y, synthesis, mode, metric) * weights).sum().backward()
     torch.testing.assert_close(x.grad, grads[0])
+
+
+@pytest.mark.parametrize("synthesis,mode,metric", CASES)
+def test_fast_path_gradient_passes_gradcheck(synthesis, mode, metric):
+    """The chosen scores' hand-written backward against finite differences (float64)."""
+    e, y = pair_batch(4, 3, seed=11, classes=[0, 1, 0, 2])
+    e = (e * torch.linspace(0.7, 1.3, 8, dtype=e.dtype)[:, None]).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: mined_scores(x, y, synthesis, mode, metric), (e,))
+
+
+@pytest.mark.parametrize("synthesis", ["symm", "ee"])
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_pair_scores_are_the_anchor_positive_block(synthesis, metric):
+    e, y = pair_batch(6, 4, seed=12, classes=[0, 1, 2, 0, 3, 1])
+    x = e.clone().requires_grad_()
+    block = mined_pair_scores(x, y, synthesis, metric)
+    full = mined_scores(e, y, synthesis, "pair", metric)[0::2, 1::2]
+    torch.testing.assert_close(block, full)
+    block.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    none = mined_pair_scores(e, y, "none", metric)
+    torch.testing.assert_close(none, mined_scores(e, y, "none", "pair", metric)[0::2, 1::2])
+
+
+def test_ties_choose_the_first_member_pair():
+    # a pair of identical points reflects onto itself, exactly: all member pairs tie, and the
+    # original (first) members win
+    g = torch.Generator().manual_seed(13)
+    a = F.normalize(torch.randn(3, 4, generator=g, dtype=torch.float64), dim=1)
+    e, y = a.repeat_interleave(2, 0), torch.arange(3).repeat_interleave(2)
+    for mode in ("pair", "anchor"):
+        mined = mine(e, y, "symm", mode)
+        assert not mined.synthetic[mined.first].any()
+        assert not mined.synthetic[mined.second].any()

@@ -16,6 +16,7 @@ means above).
 from torch import Tensor
 
 from symsynth.losses.base import MetricLoss
+from symsynth.mining import mined_pair_scores
 from symsynth.synthesis import check_pairs
 
 
@@ -32,10 +33,13 @@ class NPairLoss(MetricLoss):
         return embeddings
 
     def scores(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        """Logits [M, M], anchors × positives; without synthesis just a·pᵀ (a quarter of E·Eᵀ)."""
+        """Logits [M, M], anchors × positives; without synthesis just a·pᵀ (a quarter of E·Eᵀ),
+        with it only the pair-mode [M, M] (the full [B, B] score matrix is never built)."""
         if self.synthesis == "none":
             return embeddings[0::2] @ embeddings[1::2].T
-        return super().scores(embeddings, labels)[0::2, 1::2]
+        return mined_pair_scores(
+            embeddings, labels, self.synthesis, self.metric, self.alpha, self.beta, self.n_inner
+        )
 
     def compute(self, logits: Tensor, labels: Tensor, embeddings: Tensor) -> Tensor:
         y = labels[0::2]
