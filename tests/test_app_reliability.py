@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import torch
 
 from symsynth.data import DataError, load_dataset
 from symsynth.train import Trainer
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _healthy
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_streamlit, stop_streamlit
 
 LIVE = "pages/2_Live_Training.py"
 RUN_SECONDS = int(re.search(r"^RUN_SECONDS = (\d+)", (ROOT / LIVE).read_text(), re.M).group(1))
@@ -376,29 +375,11 @@ def _cpu_rate(pid: int, seconds: float) -> float:
 @pytest.fixture(scope="module")
 def own_server():
     """A `streamlit run app.py` of its own (so its CPU and threads are this test's alone)."""
-    port = _free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_streamlit("app.py")
     try:
-        deadline = time.monotonic() + 60
-        while not _healthy(url):
-            assert proc.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.25)
         yield url, proc.pid
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_streamlit(proc)
 
 
 def _step(page) -> int:
