@@ -17,13 +17,17 @@ E·Eᵀ the baseline computes anyway:
 
     S[g, h, m, n] = Σ_ij W[g, i, m] · G[2m + i, 2n + j] · W[h, j, n]
 
-O(B²) element-wise work instead of a (B + S) × (B + S) × D product. The hardest member pair is
-chosen without a gradient (all of S, laid out plane by plane: [G, G, M, M]); only the chosen
-scores are then recomputed with one, by ``_ChosenScores``, a gather and a bilinear form with a
-hand-written backward (autograd would spend more time on the bookkeeping of the many tiny ops
-than on the arithmetic). ``explicit=True`` materialises the points and multiplies them out
-instead; both paths agree, gradients included (tests check it), and the app uses the point
-table to draw what was chosen.
+O(B²) element-wise work instead of a (B + S) × (B + S) × D product. The whole step, from the
+Gram matrix to the [B, B] matrix the loss uses, is one autograd node, ``_MinedScores``: its
+forward computes the coefficients, all of S (laid out plane by plane: [G, G, M, M]), chooses the
+hardest member pair of every entry, and writes the chosen scores over the different-label
+entries of the plain score matrix; its backward maps the gradient back onto the Gram matrix in
+a handful of batched ops: onto the 2×2 blocks the chosen scores read, onto the chosen members'
+coefficients, and through those (their derivatives come from ``coefficient_planes`` too) onto
+each pair's own Gram entries. Autograd would spend more time on the bookkeeping of the many tiny
+ops than on the arithmetic. ``explicit=True`` materialises the points and multiplies them out
+instead, with autograd; both paths agree, gradients included (tests check it), and the app uses
+the point table to draw what was chosen.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from symsynth.synthesis import (
     check_method,
     check_pairs,
     coefficient_planes,
+    group_size,
     is_normalized,
     synthesize,
 )
@@ -194,14 +199,15 @@ def group_similarities(
     return s.permute(2, 0, 3, 1)
 
 
-def _first_argmax(s: Tensor) -> Tensor:
-    """[R, N] argmax over dim 0 of s [K, R, N], the first index on ties.
+def _first_argmax(s: Tensor) -> tuple[Tensor, Tensor]:
+    """[R, N] max and argmax over dim 0 of s [K, R, N], the first index on ties.
 
     torch.argmax across a leading dimension is slow on CPU (~20× amax); a max pool over that
     dimension, with s read as a channels-last image of R·N channels, is vectorised."""
     k = s.shape[0]
     image = s.reshape(1, k, 1, -1).permute(0, 3, 1, 2)  # [1, R·N, K, 1], channels last
-    return F.max_pool2d(image, (k, 1), return_indices=True)[1].view(s.shape[1:])
+    top, arg = F.max_pool2d(image, (k, 1), return_indices=True)
+    return top.view(s.shape[1:]), arg.view(s.shape[1:])
 
 
 def _pick(table: Tensor, member: Tensor) -> Tensor:
@@ -209,114 +215,207 @@ def _pick(table: Tensor, member: Tensor) -> Tensor:
     return table.index_select(1, member.flatten()).view(len(table), *member.shape)
 
 
-class _ChosenScores(torch.autograd.Function):
-    """The scores of the chosen member pairs, [R, N], with a hand-written gradient:
-
-        dot[r, n] = Σ_ij L[i, r, n]·blocks[i, j, r, n]·R[j, r, n]
-        score     = dot, or 2·dot − L[2] − R[2] = −‖u − v‖² for distances (``euclidean``)
-
-    R = table[:, right] holds the chosen column members' values (the two coefficients, then the
-    squared norm), L = table[:, left] the row members'; in anchor mode (``left`` None) the row
-    is the original point itself (blocks [1, 2, R, N]) with squared norm ``row_sq`` [R, 1].
-    ``table`` [P, G·M] keeps member g of pair n in column g·M + n. Autograd would record some
-    forty small nodes for this gather and bilinear form; one node is several times cheaper."""
-
-    @staticmethod
-    def forward(ctx, blocks, table, right, left, row_sq, euclidean):  # noqa: D102
-        r = _pick(table, right)  # [P, R, N]
-        ell = None if left is None else _pick(table, left)
-        t = blocks[0] if ell is None else ell[0] * blocks[0] + ell[1] * blocks[1]  # [2, R, N]
-        score = t[0] * r[0] + t[1] * r[1]
-        if euclidean:
-            score = 2 * score - r[2] - (row_sq if ell is None else ell[2])
-        ctx.save_for_backward(blocks, table, right, left, r, ell, t)
-        ctx.euclidean = euclidean
-        return score
-
-    @staticmethod
-    def backward(ctx, grad):  # noqa: D102
-        blocks, table, right, left, r, ell, t = ctx.saved_tensors
-        d = 2 * grad if ctx.euclidean else grad  # ∂score/∂dot
-        dt = r[:2] * d
-        d_right = t * d
-        if ctx.euclidean:
-            d_right = torch.cat([d_right, -grad[None]])
-        d_table = torch.zeros_like(table).index_add_(1, right.flatten(), d_right.flatten(1))
-        d_row_sq = None
-        if ell is None:
-            d_blocks = dt[None]
-            d_row_sq = -grad.sum(1, keepdim=True) if ctx.euclidean else None
-        else:
-            d_blocks = ell[:2, None] * dt
-            d_left = (blocks * dt).sum(1)
-            if ctx.euclidean:
-                d_left = torch.cat([d_left, -grad[None]])
-            d_table.index_add_(1, left.flatten(), d_left.flatten(1))
-        return d_blocks, d_table, None, None, d_row_sq, None
+def _group_negatives(labels: Tensor, mode: str) -> Tensor:
+    """[R, N]: whether row r (pair, or point in anchor mode) and column pair n differ in label."""
+    col = labels[0::2]
+    return (col if mode == "pair" else labels)[:, None] != col[None, :]
 
 
 @dataclass(frozen=True)
-class _Hardest:
-    """The hardest score per row (pair, or anchor point) and column pair, [M, M] or [B, M], and
-    the members that gave it as member numbers g·M + n (``left`` None in anchor mode: there it is
-    the anchor itself); ``members`` G per group."""
+class _How:
+    """How to mine: the synthesis and its settings, the mode and the metric."""
 
-    score: Tensor
-    left: Tensor | None
-    right: Tensor
-    members: int
+    synthesis: str
+    mode: str
+    metric: str
+    alpha: float
+    beta: float
+    n_inner: int
+    normalize: bool  # ee: normalise the interpolants (the embeddings are unit-norm)
 
 
-def _hardest(
-    embeddings: Tensor, labels: Tensor, gram: Tensor, synthesis: str, mode: str, metric: str,
-    alpha: float, beta: float, n_inner: int, explicit: bool,
-) -> _Hardest:  # fmt: skip
-    """Choose the hardest member pairs without a gradient, then compute just those scores with
-    one: the same gradient as through a max, without back-propagating through all G×G.
+def _squared_norms(w: Tensor, pg: Tensor) -> Tensor:
+    """[G, M] ‖member‖² = Σ_ij W_i W_j Γ_ij, from the coefficients and the pair Gram matrices."""
+    return (w[:, :, None] * pg * w[:, None]).flatten(1, 2).sum(1)
 
-    The dot products of all member pairs, [Gr, Gc, R, N], come from the Gram matrix (``_dots``),
-    or with ``explicit`` from the materialised point table (then so do the chosen scores)."""
-    b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
-    members = _members(embeddings, gram, synthesis, metric, alpha, beta, n_inner)  # [G, P, M]
-    g, pair, euclidean = members.shape[0], mode == "pair", metric == "euclidean"
-    rows = torch.arange(m if pair else b, device=dev)[:, None]  # row r's own pair, or point
-    cols = torch.arange(m, device=dev)[None, :]
-    blocks = _blocks(gram, mode)
-    if explicit:
-        points = points_table(embeddings, labels, synthesis, alpha, beta, n_inner).points
-        full = points @ points.T
-        table_rows = _member_rows(m, g, dev).T.reshape(g, 1, m)  # point-table row per member
-    with torch.no_grad():
-        if explicit:
-            s = full[(table_rows.transpose(1, 2) if pair else rows[None])[:, None], table_rows]
+
+def _choose(s: Tensor, sq: Tensor | None, sq_rows: Tensor | None, pair: bool):
+    """The hardest member pair of every entry from the dot products ``s`` [Gr, Gc, R, N]
+    (overwritten): its score and its flat index gr·G + gc [R, N], the first on ties. For
+    distances (``sq`` [G, M], the members' squared norms, ``sq_rows`` [R] the anchors' in anchor
+    mode) the score is −‖u − v‖² = 2 u·v − ‖u‖² − ‖v‖²."""
+    if sq is not None:
+        row = sq[:, None, :, None] if pair else sq_rows
+        s = s.mul_(2).sub_(row).sub_(sq[None, :, None, :])
+    return _first_argmax(s.flatten(0, 1))
+
+
+def _plain(gram: Tensor, euclidean: bool) -> Tensor:
+    """``_score`` of the a_r × p_n quarter of the Gram matrix, [M, M]."""
+    if not euclidean:
+        return gram[0::2, 1::2]
+    diag = gram.diagonal()
+    return (2 * gram[0::2, 1::2]).sub_(diag[0::2, None]).sub_(diag[None, 1::2])
+
+
+class _MinedScores(torch.autograd.Function):
+    """The score matrix a loss uses, from the embeddings [B, D], as one autograd node.
+
+    Forward: the plain scores (``_score``), with every different-label entry (``negative``
+    [R, N], per row pair or point and column pair) replaced by the hardest one of its groups.
+    The chosen member pair of row r and column pair n, u = L_0·(row's a) + L_1·(row's p) and
+    v = R_0·a_n + R_1·p_n (coefficient columns L, R of ``table`` [P, G·M]; P = 3 holds the squared
+    norm too), scores
+
+        dot[r, n] = Σ_ij L_i · blocks[i, j, r, n] · R_j,   blocks[i, j, r, n] = G[2r + i, 2n + j]
+        score     = dot, or 2·dot − ‖u‖² − ‖v‖² = −‖u − v‖² (``euclidean``)
+
+    (anchor mode: u is the point itself, L = (1), blocks [1, 2, B, M]). ``block``: only the
+    a_m × p_n quarter [M, M] of the pair-mode matrix (N-pair's logits). Returns the scores and
+    the choice (``_choose``), the latter without a gradient.
+
+    Backward, by hand, onto the Gram matrix G = E·Eᵀ and then, in one product, onto the
+    embeddings: dE = (dG + dGᵀ)·E. The gradient of the plain entries goes to their Gram
+    entries; that of the chosen scores to the blocks they read (L_i R_j), to the chosen
+    members' coefficients (summed per member with ``index_add_``), and through the
+    coefficients — W and ‖member‖² depend on the pair's own Gram matrix Γ — to the pairs' 2×2
+    diagonal blocks of G, using the
+    Jacobian ∂W/∂Γ of ``coefficient_planes``."""
+
+    @staticmethod
+    def forward(ctx, embeddings, negative, how, block):  # noqa: D102
+        gram = embeddings @ embeddings.T
+        b, m = gram.shape[0], gram.shape[0] // 2
+        pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+        pg = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # Γ[i, j, m] = (2m + i)·(2m + j)
+        args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
+        w = coefficient_planes(pg[0, 0], pg[0, 1], pg[1, 1], *args)
+        sq = _squared_norms(w, pg) if euclidean else None
+        blocks = _blocks(gram, how.mode)
+        s = _dots(blocks, w[:, :, None], w[..., None] if pair else None)
+        hard, choice = _choose(s, sq, None if pair else gram.diagonal()[:, None], pair)
+        if block:  # a_r · p_n
+            score = torch.where(negative, hard, _plain(gram, euclidean))
         else:
-            s = _dots(blocks, members[:, :, None], members[..., None] if pair else None)
-        # −‖u − v‖² = 2 u·v − ‖u‖² − ‖v‖²: with equal norms (unit embeddings; reflections keep
-        # the norm, EE re-normalises) the closest pair is the most similar one, so skip the rest
-        if euclidean and _unequal(members[:, 2]):
-            sq = members[:, 2, None]  # [G, 1, M]
-            sq_row = sq.transpose(1, 2) if pair else gram.diagonal()[None, :, None]  # [Gr, R, 1]
-            s = 2 * s - sq_row[:, None] - sq
-        choice = _first_argmax(s.flatten(0, 1))  # left member · G + right member
-        right = choice % g * m + cols  # member numbers g·M + n
-        left = choice // g * m + rows if pair else None
-    if explicit:
-        table_rows = table_rows.flatten()
-        first, second = table_rows[left] if pair else rows, table_rows[right]
-        score = full[first, second]
+            shape = (m, 2, m, 2) if pair else (b, m, 2)
+            at = (slice(None), None, slice(None), None) if pair else (Ellipsis, None)
+            plain = _score(gram, how.metric).view(shape)
+            score = torch.where(negative[at], hard[at], plain).view(b, b)
+            ctx.at = at
+        ctx.save_for_backward(embeddings, blocks, pg, w, sq, choice, negative)
+        ctx.how, ctx.block = how, block
+        ctx.mark_non_differentiable(choice)
+        return score, choice
+
+    @staticmethod
+    def backward(ctx, grad, _):  # noqa: D102
+        embeddings, blocks, pg, w, sq, choice, negative = ctx.saved_tensors
+        how, pair, euclidean = ctx.how, ctx.how.mode == "pair", ctx.how.metric == "euclidean"
+        g, m = w.shape[0], w.shape[2]
+        b = 2 * m
+        grad = grad.contiguous()
+        # the plain entries: G itself, or 2G − diag_i − diag_j
+        if ctx.block:
+            d_hard = grad * negative
+            d_plain = grad.masked_fill(negative, 0)
+            d_gram = grad.new_zeros(b, b)
+            d_gram[0::2, 1::2] = 2 * d_plain if euclidean else d_plain
+            if euclidean:
+                d_diag = d_gram.diagonal()
+                d_diag[0::2] -= d_plain.sum(1)
+                d_diag[1::2] -= d_plain.sum(0)
+        else:
+            rows = grad[0::2] + grad[1::2] if pair else grad  # sum over the 2×2 (1×2) blocks
+            d_hard = (rows[:, 0::2] + rows[:, 1::2]).mul_(negative)
+            shape = (m, 2, m, 2) if pair else (b, m, 2)
+            d_gram = grad.view(shape).masked_fill(negative[ctx.at], 0).view(b, b)
+            if euclidean:
+                d_diag = d_gram.sum(0).add_(d_gram.sum(1))
+                d_gram.mul_(2).diagonal().sub_(d_diag)
+        # the chosen scores: the blocks they read and the chosen members' coefficients
+        table = w.transpose(0, 1)  # [2, G, M]
         if euclidean:
-            score = 2 * score - full.diagonal()[first] - full.diagonal()[second]
-    else:
-        table = members.transpose(0, 1).reshape(-1, g * m)  # [P, G·M]
-        row_sq = None if pair or not euclidean else gram.diagonal()[:, None]
-        score = _ChosenScores.apply(blocks, table, right, left, row_sq, euclidean)
-    return _Hardest(score, left, right, g)
+            table = torch.cat([table, sq[None]])
+        table = table.reshape(-1, g * m)
+        cols = torch.arange(m, device=grad.device)
+        gl, gc = choice.div(g, rounding_mode="floor"), choice.remainder(g)
+        right_member = torch.add(cols, gc, alpha=m)  # member number g·M + n
+        right = _pick(table, right_member)  # [P, R, N]
+        d_dot = 2 * d_hard if euclidean else d_hard
+        d_t = right[:2] * d_dot  # ∂/∂t_j, t_j = u·(original j of pair n)
+        if pair:
+            left_member = torch.add(cols[:, None], gl, alpha=m)
+            left = _pick(table, left_member)
+            t = (left[0] * blocks[0]).addcmul_(left[1], blocks[1])  # [2, R, N]
+            d_blocks = d_gram.view(m, 2, m, 2).permute(1, 3, 0, 2)  # [i, j, r, n]
+            d_blocks.addcmul_(left[:2, None], d_t)
+            d_left = (blocks[:, 0] * d_t[0]).addcmul_(blocks[:, 1], d_t[1])
+        else:
+            t = blocks[0]
+            d_gram.view(b, m, 2).add_(d_t.permute(1, 2, 0))
+            if euclidean:  # ‖u‖² of the anchor itself
+                d_gram.diagonal().sub_(d_hard.sum(1))
+        d_right = t * d_dot
+        d_table = torch.zeros_like(table)
+        if euclidean:
+            d_table[2].index_add_(0, right_member.flatten(), d_hard.flatten(), alpha=-1)
+            if pair:
+                d_table[2].index_add_(0, left_member.flatten(), d_hard.flatten(), alpha=-1)
+        d_table[:2].index_add_(1, right_member.flatten(), d_right.flatten(1))
+        if pair:
+            d_table[:2].index_add_(1, left_member.flatten(), d_left.flatten(1))
+        # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ
+        d_w = d_table[:2].view(2, g, m).transpose(0, 1)  # [G, 2, M]
+        d_pg = d_gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # a view of Γ's gradient
+        args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
+        _, jac = coefficient_planes(pg[0, 0], pg[0, 1], pg[1, 1], *args, jacobian=True)
+        if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
+            d_sq = d_table[2].view(g, 1, 1, m)
+            d_pg.add_((d_sq * w[:, :, None] * w[:, None]).sum(0))
+            if jac is not None:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
+                d_w = d_w + (d_sq * (pg + pg.transpose(0, 1)) * w[:, None]).sum(2)
+        if jac is not None:
+            d_pg.add_((d_w[:, :, None, None] * jac).flatten(0, 1).sum(0))
+        return (d_gram + d_gram.T) @ embeddings, None, None, None
 
 
-def _unequal(values: Tensor) -> bool:
-    """Whether the values differ by more than rounding (relative 1e-6)."""
-    lo, hi = torch.stack(values.aminmax()).tolist()
-    return hi - lo > 1e-6 * max(abs(hi), 1e-12)
+def _mined(
+    embeddings: Tensor, labels: Tensor, synthesis: str, mode: str, metric: str,
+    alpha: float, beta: float, n_inner: int, block: bool = False,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """``_MinedScores`` on this batch: the scores and the choice."""
+    normalize = synthesis == "ee" and is_normalized(embeddings)
+    how = _How(synthesis, mode, metric, alpha, beta, n_inner, normalize)
+    return _MinedScores.apply(embeddings, _group_negatives(labels, mode), how, block)
+
+
+def _explicit_hardest(
+    embeddings: Tensor, labels: Tensor, gram: Tensor, synthesis: str, mode: str, metric: str,
+    alpha: float, beta: float, n_inner: int,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The reference path: the point table materialised, all its dot products multiplied out,
+    the hardest member pairs chosen as ``_choose`` does and their scores gathered with
+    autograd. Returns the hardest scores [R, N] and the choice gr·G + gc."""
+    b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
+    pair, euclidean = mode == "pair", metric == "euclidean"
+    members = _members(embeddings, gram.detach(), synthesis, metric, alpha, beta, n_inner)
+    g = members.shape[0]
+    points = points_table(embeddings, labels, synthesis, alpha, beta, n_inner).points
+    full = points @ points.T
+    table_rows = _member_rows(m, g, dev).T.reshape(g, 1, m)  # point-table row per member
+    rows = torch.arange(m if pair else b, device=dev)[:, None]  # row r's own pair, or point
+    with torch.no_grad():
+        s = full[(table_rows.transpose(1, 2) if pair else rows[None])[:, None], table_rows]
+        sq_rows = None if pair else gram.detach().diagonal()[:, None]
+        choice = _choose(s, members[:, 2] if euclidean else None, sq_rows, pair)[1]
+    table_rows = table_rows.flatten()
+    cols = torch.arange(m, device=dev)[None, :]
+    first = table_rows[choice // g * m + rows] if pair else rows
+    second = table_rows[choice % g * m + cols]
+    score = full[first, second]
+    if euclidean:
+        score = 2 * score - full.diagonal()[first] - full.diagonal()[second]
+    return score, choice
 
 
 def _expand(grouped: Tensor, mode: str) -> Tensor:
@@ -338,12 +437,9 @@ def mined_scores(
     """[B, B] scores a loss uses: the plain ones, with hard negative pair mining on the
     different-label entries. The lean path of :func:`mine` (no indices), used in training."""
     _check(synthesis, mode, metric, labels)
-    gram = embeddings @ embeddings.T
-    original = _score(gram, metric)
     if synthesis == "none":
-        return original
-    hard = _hardest(embeddings, labels, gram, synthesis, mode, metric, alpha, beta, n_inner, False)
-    return torch.where(labels[:, None] != labels[None, :], _expand(hard.score, mode), original)
+        return _score(embeddings @ embeddings.T, metric)
+    return _mined(embeddings, labels, synthesis, mode, metric, alpha, beta, n_inner)[0]
 
 
 def mined_pair_scores(
@@ -361,12 +457,8 @@ def mined_pair_scores(
     _check(synthesis, "pair", metric, labels)
     if synthesis == "none":
         return _score(embeddings @ embeddings.T, metric)[0::2, 1::2]
-    gram = embeddings @ embeddings.T
-    hard = _hardest(
-        embeddings, labels, gram, synthesis, "pair", metric, alpha, beta, n_inner, False
-    )
-    original = _score(gram, metric)[0::2, 1::2]
-    return torch.where(labels[0::2, None] != labels[None, 1::2], hard.score, original)
+    args = (synthesis, "pair", metric, alpha, beta, n_inner)
+    return _mined(embeddings, labels, *args, block=True)[0]
 
 
 def mine(
@@ -390,28 +482,36 @@ def mine(
     """
     _check(synthesis, mode, metric, labels)
     b, m, dev = labels.numel(), labels.numel() // 2, embeddings.device
-    gram = embeddings @ embeddings.T
-    original = _score(gram, metric)
     negative = labels[:, None] != labels[None, :]
     eye = torch.arange(b, device=dev)
     first, second = eye[:, None].expand(b, b), eye[None, :].expand(b, b)
     if synthesis == "none":
+        original = _score(embeddings @ embeddings.T, metric)
         return Mined(
             original, first, second, negative, torch.zeros(b, dtype=torch.bool, device=dev)
         )
 
-    hard = _hardest(
-        embeddings, labels, gram, synthesis, mode, metric, alpha, beta, n_inner, explicit
-    )
-    table_rows = _member_rows(m, hard.members, dev).T.flatten()  # by member number g·M + n
-    hard_second = table_rows[hard.right]
-    hard_first = eye[:, None].expand(b, m) if hard.left is None else table_rows[hard.left]
+    args = (synthesis, mode, metric, alpha, beta, n_inner)
+    if explicit:
+        gram = embeddings @ embeddings.T
+        hard, choice = _explicit_hardest(embeddings, labels, gram, *args)
+        score = torch.where(negative, _expand(hard, mode), _score(gram, metric))
+    else:
+        score, choice = _mined(embeddings, labels, *args)
+    g = group_size(synthesis, n_inner)
+    table_rows = _member_rows(m, g, dev).T.flatten()  # by member number g·M + n
+    cols = torch.arange(m, device=dev)
+    hard_second = table_rows[choice % g * m + cols]
+    if mode == "pair":
+        hard_first = table_rows[choice // g * m + cols[:, None]]
+    else:
+        hard_first = eye[:, None].expand(b, m)  # the anchor itself
     return Mined(
-        score=torch.where(negative, _expand(hard.score, mode), original),
+        score=score,
         first=torch.where(negative, _expand(hard_first, mode), first),
         second=torch.where(negative, _expand(hard_second, mode), second),
         negative=negative,
-        synthetic=torch.arange(b + m * (hard.members - 2), device=dev) >= b,
+        synthetic=torch.arange(b + m * (g - 2), device=dev) >= b,
     )
 
 

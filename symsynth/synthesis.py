@@ -16,10 +16,11 @@ embeddings are.
 
 Every synthetic point is a linear combination of its pair's two original points, with
 coefficients that depend only on the pair's own 2×2 Gram matrix. :func:`coefficient_planes`
-(and :func:`group_coefficients`, the same per pair) returns those coefficients;
-:func:`synthesize` multiplies them out, and :mod:`symsynth.mining` uses them to get all group
-similarities from the batch Gram matrix without materialising any synthetic point. The formulas
-live here and only here.
+(and :func:`group_coefficients`, the same per pair) returns those coefficients, and on request
+their partial derivatives with respect to the pair's Gram entries; :func:`synthesize`
+multiplies them out, and :mod:`symsynth.mining` uses them to get all group similarities from
+the batch Gram matrix without materialising any synthetic point, and to back-propagate through
+the coefficients by hand. The formulas, and their derivatives, live here and only here.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def _reflection_coefficients(
     c_x = torch.full_like(xa, beta * (1.0 - alpha))
     c_a = alpha * beta * xa / aa.clamp_min(_EPS)
     return c_x, c_a
+
+
+def _reflection_derivatives(xa: Tensor, aa: Tensor, c_a: Tensor, alpha: float, beta: float):
+    """∂c_a/∂(x·a) = αβ/‖a‖² and ∂c_a/∂‖a‖² = −c_a/‖a‖² of :func:`_reflection_coefficients`
+    (c_x is a constant); the second is 0 where ‖a‖² is clamped (an all-zero axis)."""
+    aa_c = aa.clamp_min(_EPS)
+    return alpha * beta / aa_c, torch.where(aa >= _EPS, -c_a / aa_c, 0.0)
 
 
 def symmetric_points(points: Tensor, axes: Tensor, alpha: float = 2.0, beta: float = 1.0) -> Tensor:
@@ -106,31 +114,61 @@ def coefficient_planes(
     beta: float = 1.0,
     n_inner: int = 2,
     normalize: bool = False,
-) -> Tensor:
+    jacobian: bool = False,
+) -> Tensor | tuple[Tensor, Tensor | None]:
     """Coefficients W [G, 2, M] of every pair's group, from the pairs' Gram entries [M].
 
     Member g of pair m = (a, p) is ``W[g, 0, m] * a + W[g, 1, m] * p``, where ``aa``, ``ap``, ``pp``
     are a·a, a·p and p·p. Members are ordered: a, p, then the synthetic points (symm: sym(a; p),
     sym(p; a); ee: the n_inner interpolants from a towards p, unit-norm if ``normalize``).
+
+    With ``jacobian``, returns ``(W, J)``: J [G, 2, 2, 2, M] holds ∂W[g, i, m] / ∂Γ[k, l, m], the
+    derivatives with respect to the pair's Gram matrix Γ = [[aa, ap], [p·a, pp]] (a·p counts as
+    its upper entry, ∂/∂Γ[1, 0] = 0); None when W is constant (ee, not normalised).
     """
     check_method(method)
     one, zero = torch.ones_like(ap), torch.zeros_like(ap)
     planes = [one, zero, zero, one]  # a, p
+    slopes = None if method == "none" or (method == "ee" and not normalize) else []
+    constant = [zero] * 4  # ∂/∂(aa, ap, p·a, pp) of a constant
     if method == "symm":  # a' = sym(a; p) and p' = sym(p; a), both at once
-        c_x, c_a = _reflection_coefficients(ap, torch.stack([pp, aa]), alpha, beta)
+        axes = torch.stack([pp, aa])  # ‖p‖² for a', ‖a‖² for p'
+        c_x, c_a = _reflection_coefficients(ap, axes, alpha, beta)
         ca_a, ca_p = c_a.unbind()  # c_x = β(1 − α) is the same for both
         planes += [c_x, ca_a, ca_p, c_x]
+        if jacobian:  # a' = c_x·a + ca_a(ap, pp)·p,  p' = ca_p(ap, aa)·a + c_x·p
+            d_xa, d_axis = _reflection_derivatives(ap, axes, c_a, alpha, beta)
+            slopes += [constant] * 4  # a, p
+            slopes += [constant, [zero, d_xa[0], zero, d_axis[0]]]  # a'
+            slopes += [[d_axis[1], d_xa[1], zero, zero], constant]  # p'
     elif method == "ee":
         if n_inner < 1:
             raise ValueError(f"n_inner must be at least 1, got {n_inner}")
+        if slopes is not None and jacobian:
+            slopes += [constant] * 4
         for k in range(1, n_inner + 1):
             t = k / (n_inner + 1)
             scale = one
-            if normalize:
-                norm2 = (1 - t) ** 2 * aa + 2 * t * (1 - t) * ap + t**2 * pp
+            if normalize:  # (1 − t) a + t p, divided by its norm
+                n2_slopes = ((1 - t) ** 2, 2 * t * (1 - t), 0.0, t**2)  # ∂norm2/∂Γ
+                norm2 = n2_slopes[0] * aa + n2_slopes[1] * ap + n2_slopes[3] * pp
                 scale = norm2.clamp_min(_EPS).rsqrt()
+                if jacobian:  # ∂scale/∂norm2 = −scale³/2 (0 where clamped)
+                    d_scale = torch.where(norm2 >= _EPS, -0.5 * scale**3, 0.0)
+                    slopes += [[c * n * d_scale for n in n2_slopes] for c in (1 - t, t)]
             planes += [(1 - t) * scale, t * scale]
-    return torch.stack(planes).view(-1, 2, *ap.shape)
+    w = torch.stack(planes).view(-1, 2, *ap.shape)
+    if not jacobian:
+        return w
+    if slopes is None:
+        return w, None
+    return w, torch.stack([d for row in slopes for d in row]).view(-1, 2, 2, 2, *ap.shape)
+
+
+def group_size(method: str, n_inner: int = 2) -> int:
+    """Members per group: the pair's two points and its synthetic ones."""
+    check_method(method)
+    return {"none": 2, "symm": 4, "ee": 2 + n_inner}[method]
 
 
 def group_coefficients(

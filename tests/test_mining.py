@@ -153,3 +153,44 @@ def test_ties_choose_the_first_member_pair():
         mined = mine(e, y, "symm", mode)
         assert not mined.synthetic[mined.first].any()
         assert not mined.synthetic[mined.second].any()
+
+
+@pytest.mark.parametrize("synthesis,mode,metric", CASES)
+def test_fast_path_gradcheck_with_unnormalised_embeddings_and_other_alpha_beta(
+    synthesis, mode, metric
+):
+    """The one-node backward, through the coefficients' derivatives (α, β ≠ 2, 1; EE's
+    normalised interpolants on unit rows, its constant ones on raw rows), against finite
+    differences, for the full matrix and for N-pair's a×p block."""
+    e, y = pair_batch(4, 3, seed=14, classes=[0, 1, 0, 2])
+    if synthesis == "symm":
+        e = e * torch.linspace(0.6, 1.8, 8, dtype=e.dtype)[:, None]  # unequal norms
+    elif mode == "anchor":
+        e = e * 1.3  # raw rows: EE's interpolants are not normalised
+    e.requires_grad_()
+    hp = {"alpha": 1.5, "beta": 0.8, "n_inner": 3}
+    assert torch.autograd.gradcheck(
+        lambda x: mined_scores(x, y, synthesis, mode, metric, **hp), (e,)
+    )
+    if mode == "pair":
+        pairs = lambda x: mined_pair_scores(x, y, synthesis, metric, **hp)  # noqa: E731
+        assert torch.autograd.gradcheck(pairs, (e,))
+
+
+@pytest.mark.parametrize("synthesis", ["symm", "ee"])
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_fast_path_equals_explicit_with_other_alpha_beta(synthesis, metric):
+    e, y = pair_batch(6, 4, seed=15, classes=[0, 1, 2, 0, 3, 1])
+    e = e * torch.linspace(0.5, 1.5, 12, dtype=e.dtype)[:, None]
+    hp = {"alpha": 1.3, "beta": 1.2, "n_inner": 3}
+    weights = torch.linspace(0.1, 1.0, 144, dtype=e.dtype).view(12, 12)
+    for mode in ("pair", "anchor"):
+        grads, scores = [], []
+        for explicit in (False, True):
+            x = e.clone().requires_grad_()
+            mined = mine(x, y, synthesis, mode, metric, explicit=explicit, **hp)
+            (mined.score * weights).sum().backward()
+            grads.append(x.grad)
+            scores.append(mined.score.detach())
+        torch.testing.assert_close(scores[0], scores[1])
+        torch.testing.assert_close(grads[0], grads[1])

@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symsynth.synthesis import group_coefficients, pair_grams, symmetric_points, synthesize
+from symsynth.synthesis import (
+    coefficient_planes,
+    group_coefficients,
+    pair_grams,
+    symmetric_points,
+    synthesize,
+)
 
 
 def rand(n, d, seed=0):
@@ -138,3 +144,34 @@ def test_pair_grams():
     e = rand(6, 3)
     g = pair_grams(e)
     torch.testing.assert_close(g[1], e[2:4] @ e[2:4].T)
+
+
+@pytest.mark.parametrize(
+    "method,normalize,alpha,beta",
+    [("symm", False, 2.0, 1.0), ("symm", False, 1.4, 0.7), ("ee", True, 2.0, 1.0)],
+)
+def test_coefficient_jacobian_matches_autograd(method, normalize, alpha, beta):
+    """The hand-written ∂W/∂Γ next to the formulas (used by mining's backward)."""
+    g = rand(5, 2, 20).abs() + 0.2
+    aa, ap, pp = g[:, 0], g[:, 1] - 0.5, g[:, 0] * g[:, 1] + 0.3
+    w, jac = coefficient_planes(aa, ap, pp, method, alpha, beta, 3, normalize, jacobian=True)
+    torch.testing.assert_close(w, coefficient_planes(aa, ap, pp, method, alpha, beta, 3, normalize))
+
+    def planes(aa, ap, pp):
+        return coefficient_planes(aa, ap, pp, method, alpha, beta, 3, normalize)
+
+    d_aa, d_ap, d_pp = torch.autograd.functional.jacobian(planes, (aa, ap, pp))
+    # [G, 2, M, M] per input, diagonal in the pair index
+    expected = [d.diagonal(dim1=2, dim2=3) for d in (d_aa, d_ap, d_pp)]
+    torch.testing.assert_close(jac[:, :, 0, 0], expected[0])
+    torch.testing.assert_close(jac[:, :, 0, 1], expected[1])
+    torch.testing.assert_close(jac[:, :, 1, 0], torch.zeros_like(expected[0]))
+    torch.testing.assert_close(jac[:, :, 1, 1], expected[2])
+    assert coefficient_planes(aa, ap, pp, "ee", jacobian=True)[1] is None  # constant
+
+
+def test_coefficient_jacobian_is_zero_where_the_axis_norm_is_clamped():
+    zero = torch.zeros(1, dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    _, jac = coefficient_planes(one, zero, zero, "symm", jacobian=True)  # p = 0
+    assert torch.isfinite(jac).all() and jac[2, 1, 1, 1].item() == 0.0
