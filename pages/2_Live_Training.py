@@ -41,7 +41,7 @@ with st.spinner("Loading the training core…"):
     )
 
 TICK_SECONDS = 0.25  # one chunk of training and one redraw per tick while playing
-HISTORY_SECONDS = 1.0  # while playing, the live charts redraw at most this often (or per eval)
+HISTORY_SECONDS = 1.5  # while playing, the live charts redraw at most this often
 SNAPSHOT_EVERY = 10  # steps between recorded snapshots (and the Step button's stride)
 MAX_FRAMES = 240  # snapshots kept for the replay (thinned evenly beyond that)
 FRAME_BYTES = 16 * 2**20  # ... and at most this many bytes of them (64-D+ snapshots are big)
@@ -293,16 +293,16 @@ def live_chart(figure_json_text: str, key: str) -> None:
 
 
 def history_json(t: Trainer) -> str:
-    """The live charts as JSON, rebuilt while playing only after a new evaluation or once
-    HISTORY_SECONDS have passed: they change little per tick, and redrawing three subplots
-    costs the browser more than the embedding view does."""
+    """The live charts as JSON, rebuilt while playing at most every HISTORY_SECONDS: they change
+    little per tick, and redrawing three subplots costs the browser about as much as a frame
+    of the embedding view."""
     state = st.session_state
+    built_at, text = state.get("lt_history_json", (-math.inf, ""))
+    now = time.monotonic()
+    if state.lt_playing and now - built_at < HISTORY_SECONDS:
+        return text
     rows = t.history
     evals = [r for r in rows if "recall@1" in r]
-    built_at, n_evals, text = state.get("lt_history_json", (0.0, -1, ""))
-    now = time.monotonic()
-    if state.lt_playing and n_evals == len(evals) and now - built_at < HISTORY_SECONDS:
-        return text
     share = state.lt_share
     text = figure_json(
         history_figure(
@@ -315,7 +315,7 @@ def history_json(t: Trainer) -> str:
             synthetic_share=[v for _, v in share],
         )
     )
-    state.lt_history_json = (now, len(evals), text)
+    state.lt_history_json = (now, text)
     return text
 
 

@@ -51,6 +51,8 @@ export default function (component) {
   div.frameMs = Math.min(MAX_FRAME_MS, Math.max(MIN_FRAME_MS, gap / chunk.length));
   if (div.queue.length > chunk.length) div.queue = div.queue.slice(-chunk.length);
   div.queue.push(...chunk);
+  div.dataset.chunks = String(Number(div.dataset.chunks || 0) + 1);
+  div.dataset.received = String(Number(div.dataset.received || 0) + chunk.length);
   play(div);
 }
 
@@ -62,12 +64,14 @@ function play(div, tries = 0) {
     if (tries < 400) setTimeout(() => play(div, tries + 1), 50);
     return;
   }
+  const start = performance.now();
   draw(div, div.queue.shift());
   if (div.queue.length) {
+    const wait = Math.max(0, div.frameMs - (performance.now() - start)); // a frame every frameMs
     div.timer = setTimeout(() => {
       div.timer = null;
       play(div);
-    }, div.frameMs);
+    }, wait);
   }
 }
 

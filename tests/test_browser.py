@@ -82,6 +82,7 @@ CAMERA_AND_DATA = """() => {
     eye: g._fullLayout.scene._scene.getCamera().eye,
     probe: typeof x === 'object' && x.bdata ? x.bdata : Array.from(x).join(','),
     updates: Number(g.dataset.updates || 0),
+    chunks: Number(g.dataset.chunks || 0),
   };
 }"""
 
@@ -92,7 +93,7 @@ def step_count(page) -> int:
 
 
 def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifacts_dir):
-    page.goto(f"{streamlit_server}/Live_Training?steps=5000&speed=10")
+    page.goto(f"{streamlit_server}/Live_Training?steps=5000&speed=30")
     play = page.get_by_role("button", name="Play", exact=True)
     play.wait_for()
     page.get_by_role("button", name=re.compile(r"^Step")).click()
@@ -118,6 +119,9 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
     )
     after = page.evaluate(CAMERA_AND_DATA)
     assert after["probe"] != before["probe"]  # the embedding moved
+    # each tick's figure carries its three snapshots: the view draws more often than it hears
+    # from the server
+    assert after["updates"] - before["updates"] > after["chunks"] - before["chunks"]
     assert step_count(page) > start
     for axis in "xyz":  # the camera the user chose survived every update
         assert after["eye"][axis] == pytest.approx(turned[axis], abs=1e-6)
