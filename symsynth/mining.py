@@ -23,7 +23,7 @@ forward computes the coefficients, all of S (laid out plane by plane: [G, G, M, 
 hardest member pair of every entry, and writes the chosen scores over the different-label
 entries of the plain score matrix; its backward maps the gradient back onto the Gram matrix in
 a handful of batched ops: onto the 2×2 blocks the chosen scores read, onto the chosen members'
-coefficients, and through those (their derivatives come from ``coefficient_planes`` too) onto
+coefficients, and through those (``synthesis.coefficient_vjp``, in closed form for symm) onto
 each pair's own Gram entries. Autograd would spend more time on the bookkeeping of the many tiny
 ops than on the arithmetic. ``explicit=True`` materialises the points and multiplies them out
 instead, with autograd; both paths agree, gradients included (tests check it), and the app uses
@@ -42,6 +42,7 @@ from symsynth.synthesis import (
     check_method,
     check_pairs,
     coefficient_planes,
+    coefficient_vjp,
     group_size,
     is_normalized,
     synthesize,
@@ -279,8 +280,8 @@ class _MinedScores(torch.autograd.Function):
     entries; that of the chosen scores to the blocks they read (L_i R_j), to the chosen
     members' coefficients (summed per member with ``index_add_``), and through the
     coefficients — W and ‖member‖² depend on the pair's own Gram matrix Γ — to the pairs' 2×2
-    diagonal blocks of G, using the
-    Jacobian ∂W/∂Γ of ``coefficient_planes``."""
+    diagonal blocks of G, with ``coefficient_vjp`` (the product with ∂W/∂Γ, in closed form for
+    symm)."""
 
     @staticmethod
     def forward(ctx, embeddings, negative, how, block):  # noqa: D102
@@ -338,7 +339,8 @@ class _MinedScores(torch.autograd.Function):
             table = torch.cat([table, sq[None]])
         table = table.reshape(-1, g * m)
         cols = torch.arange(m, device=grad.device)
-        gl, gc = choice.div(g, rounding_mode="floor"), choice.remainder(g)
+        gl = choice.div(g, rounding_mode="floor")
+        gc = choice.sub(gl, alpha=g)  # choice = gl·G + gc
         right_member = torch.add(cols, gc, alpha=m)  # member number g·M + n
         right = _pick(table, right_member)  # [P, R, N]
         d_dot = 2 * d_hard if euclidean else d_hard
@@ -367,15 +369,18 @@ class _MinedScores(torch.autograd.Function):
         # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ
         d_w = d_table[:2].view(2, g, m).transpose(0, 1)  # [G, 2, M]
         d_pg = d_gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # a view of Γ's gradient
-        args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-        _, jac = coefficient_planes(pg[0, 0], pg[0, 1], pg[1, 1], *args, jacobian=True)
+        varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
         if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
             d_sq = d_table[2].view(g, 1, 1, m)
             d_pg.add_((d_sq * w[:, :, None] * w[:, None]).sum(0))
-            if jac is not None:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
+            if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
                 d_w = d_w + (d_sq * (pg + pg.transpose(0, 1)) * w[:, None]).sum(2)
-        if jac is not None:
-            d_pg.add_((d_w[:, :, None, None] * jac).flatten(0, 1).sum(0))
+        if varying:
+            args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
+            d_aa, d_ap, d_pp = coefficient_vjp(d_w, pg[0, 0], pg[0, 1], pg[1, 1], *args)
+            d_pg[0, 0].add_(d_aa)
+            d_pg[0, 1].add_(d_ap)
+            d_pg[1, 1].add_(d_pp)
         return (d_gram + d_gram.T) @ embeddings, None, None, None
 
 

@@ -17,7 +17,8 @@ embeddings are.
 Every synthetic point is a linear combination of its pair's two original points, with
 coefficients that depend only on the pair's own 2×2 Gram matrix. :func:`coefficient_planes`
 (and :func:`group_coefficients`, the same per pair) returns those coefficients, and on request
-their partial derivatives with respect to the pair's Gram entries; :func:`synthesize`
+their partial derivatives with respect to the pair's Gram entries; :func:`coefficient_vjp`
+back-propagates a gradient through them (in closed form for symm); :func:`synthesize`
 multiplies them out, and :mod:`symsynth.mining` uses them to get all group similarities from
 the batch Gram matrix without materialising any synthetic point, and to back-propagate through
 the coefficients by hand. The formulas, and their derivatives, live here and only here.
@@ -163,6 +164,45 @@ def coefficient_planes(
     if slopes is None:
         return w, None
     return w, torch.stack([d for row in slopes for d in row]).view(-1, 2, 2, 2, *ap.shape)
+
+
+def coefficient_vjp(
+    d_w: Tensor,
+    aa: Tensor,
+    ap: Tensor,
+    pp: Tensor,
+    method: str,
+    alpha: float = 2.0,
+    beta: float = 1.0,
+    n_inner: int = 2,
+    normalize: bool = False,
+) -> tuple[Tensor, Tensor, Tensor] | None:
+    """The vector-Jacobian product of :func:`coefficient_planes`: given d_w [G, 2, M], the
+    gradient of W, returns (d_aa, d_ap, d_pp) [M], the gradient of the pairs' Gram entries
+    (a·p counted once); None when W is constant (none, ee not normalised).
+
+    symm, directly from the formulas, without building the Jacobian: only the two varying
+    coefficients depend on Γ (c_x = β(1 − α) is a constant),
+
+        a' = c_x·a + ca_a·p,   ca_a = αβ (a·p) / ‖p‖²
+        p' = ca_p·a + c_x·p,   ca_p = αβ (a·p) / ‖a‖²
+        ∂ca/∂(a·p) = αβ / ‖axis‖²,   ∂ca/∂‖axis‖² = −αβ (a·p) / ‖axis‖⁴  (0 where clamped)
+
+    ee (normalised): through the Jacobian of ``coefficient_planes(..., jacobian=True)``.
+    """
+    if method == "symm":
+        d_ca = torch.stack([d_w[2, 1], d_w[3, 0]])  # ∂/∂ca_a, ∂/∂ca_p
+        axes = torch.stack([pp, aa])  # ‖p‖² for a', ‖a‖² for p'
+        axes_c = axes.clamp_min(_EPS)
+        d_xa = d_ca.mul(alpha * beta).div_(axes_c)  # · ∂ca/∂(a·p)
+        d_axes = (d_xa * ap).div_(axes_c).neg_().mul_(axes >= _EPS)  # · ∂ca/∂‖axis‖²
+        return d_axes[1], d_xa.sum(0), d_axes[0]
+    args = (method, alpha, beta, n_inner, normalize)
+    jac = coefficient_planes(aa, ap, pp, *args, jacobian=True)[1]
+    if jac is None:
+        return None
+    d_gram = (d_w[:, :, None, None] * jac).flatten(0, 1).sum(0)  # [2, 2, M]
+    return d_gram[0, 0], d_gram[0, 1], d_gram[1, 1]
 
 
 def group_size(method: str, n_inner: int = 2) -> int:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from symsynth.synthesis import (
     coefficient_planes,
+    coefficient_vjp,
     group_coefficients,
     pair_grams,
     symmetric_points,
@@ -175,3 +176,29 @@ def test_coefficient_jacobian_is_zero_where_the_axis_norm_is_clamped():
     one = torch.ones(1, dtype=torch.float64)
     _, jac = coefficient_planes(one, zero, zero, "symm", jacobian=True)  # p = 0
     assert torch.isfinite(jac).all() and jac[2, 1, 1, 1].item() == 0.0
+
+
+@pytest.mark.parametrize(
+    "method,normalize,alpha,beta",
+    [("symm", False, 2.0, 1.0), ("symm", False, 1.4, 0.7), ("ee", True, 2.0, 1.0)],
+)
+def test_coefficient_vjp_matches_autograd(method, normalize, alpha, beta):
+    """The hand-written vector-Jacobian product of the coefficients (mining's backward)."""
+    g = rand(5, 2, 21).abs() + 0.2
+    aa, ap, pp = g[:, 0], g[:, 1] - 0.5, g[:, 0] * g[:, 1] + 0.3
+    gram = [t.clone().requires_grad_() for t in (aa, ap, pp)]
+    w = coefficient_planes(*gram, method, alpha, beta, 3, normalize)
+    d_w = rand(w.shape[0] * 2, w.shape[2], 22).view(w.shape)
+    expected = torch.autograd.grad(w, gram, d_w)
+    got = coefficient_vjp(d_w, aa, ap, pp, method, alpha, beta, 3, normalize)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+    assert coefficient_vjp(d_w, aa, ap, pp, "ee", n_inner=3) is None  # constant
+
+
+def test_coefficient_vjp_is_zero_where_the_axis_norm_is_clamped():
+    zero = torch.zeros(1, dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    d_w = torch.ones(4, 2, 1, dtype=torch.float64)
+    d_aa, d_ap, d_pp = coefficient_vjp(d_w, one, zero, zero, "symm")  # p = 0
+    assert torch.isfinite(d_ap).all() and d_pp.item() == 0.0
