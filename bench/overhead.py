@@ -26,14 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from docs_block import PERFORMANCE, write_block  # noqa: E402
+
 from symsynth.losses import LOSSES, build_loss  # noqa: E402
 from symsynth.losses.npair import NPairLoss  # noqa: E402
 from symsynth.mining import mine  # noqa: E402
 from symsynth.train import TrainConfig, Trainer  # noqa: E402
 from tests.pml_reference import pml_loss  # noqa: E402
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "PERFORMANCE.md"
-BEGIN, END = "<!-- overhead:begin -->", "<!-- overhead:end -->"
 
 
 def batch(b: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,9 +158,8 @@ def main() -> None:
         return
     threads = torch.get_num_threads()
     machine = f"{platform.machine()}, {threads} torch thread(s), torch {torch.__version__}"
-    block = "\n".join(
+    body = "\n".join(
         [
-            BEGIN,
             f"Measured by `python bench/overhead.py` on {time.strftime('%Y-%m-%d')} ({machine}).",
             f"Median of {rounds} interleaved rounds of {inner} forward+backward calls; P×2 batches"
             " of random raw embeddings. `×` columns are ratios to the same loss without synthesis.",
@@ -171,13 +169,10 @@ def main() -> None:
             "A full training step (forward, loss, backward, Adam) of the small CNN, 64-D:",
             "",
             *steps,
-            END,
         ]
     )
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\n" + BEGIN + "\n" + END + "\n"
-    head, rest = text.split(BEGIN, 1)
-    DOC.write_text(head + block + rest.split(END, 1)[1])
-    print(f"wrote {DOC}")
+    write_block("overhead", body)
+    print(f"wrote the overhead block of {PERFORMANCE}")
 
 
 if __name__ == "__main__":
