@@ -111,6 +111,12 @@ def _top_neighbours(x: Tensor, k: int, chunk_size: int | None):
         yield start, stop, torch.topk(sim, k, dim=1)
 
 
+def _n_top(codes: Tensor, ks) -> int:
+    """Neighbours a retrieval pass ranks: enough for the largest K and for R (MAP@R)."""
+    r_max = int(torch.bincount(codes).max()) - 1
+    return min(len(codes) - 1, max(max(ks), r_max))
+
+
 def _retrieval(x: Tensor, codes: Tensor, ks: list[int], chunk_size: int | None) -> dict[str, float]:
     n = len(x)
     _chunk_size(n, chunk_size)
@@ -123,7 +129,7 @@ def _retrieval(x: Tensor, codes: Tensor, ks: list[int], chunk_size: int | None) 
             "retrieval metrics need at least one class with two or more items"
         )
     r_max = int(r.max())
-    n_top = min(n - 1, max(max(ks), r_max))
+    n_top = _n_top(codes, ks)
     ranks = torch.arange(1, r_max + 1, device=x.device, dtype=torch.float64)
     hits = dict.fromkeys({1, *ks}, 0)  # K = 1 always, for precision@1
     ap_sum = 0.0
@@ -173,9 +179,14 @@ def recall_at_1_per_class(
     >>> recall_at_1_per_class(np.array([[1.0, 0], [1, 0.1], [0, 1], [0.1, 1]]), [0, 0, 1, 1])
     {0: 1.0, 1: 1.0}
     """
-    idx, _ = nearest_neighbours(embeddings, k=1)
-    y = np.asarray(labels)
-    hit = y[idx[:, 0]] == y
+    x, codes = _prepare(embeddings, labels)
+    # the very top-k call of retrieval_metrics(..., ks=(1,)), so that exact ties between
+    # neighbours resolve alike and these average (weighted by class size) to its Recall@1
+    n_top = _n_top(codes, (1,))
+    hit = torch.cat(
+        [codes[top.indices[:, 0]] == codes[a:b] for a, b, top in _top_neighbours(x, n_top, None)]
+    ).numpy()
+    y = np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels)
     return {int(c): float(hit[y == c].mean()) for c in np.unique(y) if (y == c).sum() > 1}
 
 

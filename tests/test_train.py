@@ -50,13 +50,15 @@ def test_same_seed_same_run_bitwise(synthesis):
 
 @pytest.mark.slow
 def test_training_improves_retrieval_of_unseen_digits():
-    # a random CNN already retrieves digits well (R@1 ~0.95); MAP@R shows the gain
-    cfg = TrainConfig(dataset="digits", embedding_dim=32, lr=0.001, p=5, k=4, max_steps=300,
+    # a random CNN already retrieves digits well (R@1 ~0.95); MAP@R shows the gain. 20 epochs
+    # (900 steps): after 300 the triplet loss is mostly zero and MAP@R depends on float noise
+    # (one seed moved by +0.017, the same seed with another summation order by +0.0001)
+    cfg = TrainConfig(dataset="digits", embedding_dim=64, lr=0.001, p=5, k=4, epochs=20,
                       eval_every=0, loss="triplet", synthesis="symm")  # fmt: skip
     t = Trainer(cfg)
     before = t.evaluate(full=True)["map@r"]
-    t.run(300)
-    assert t.evaluate(full=True)["map@r"] > before + 0.01
+    t.run(t.max_steps)
+    assert t.evaluate(full=True)["map@r"] > before + 0.03
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
