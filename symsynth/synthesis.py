@@ -193,9 +193,9 @@ def coefficient_vjp(
     if method == "symm":
         d_ca = torch.stack([d_w[2, 1], d_w[3, 0]])  # ∂/∂ca_a, ∂/∂ca_p
         axes = torch.stack([pp, aa])  # ‖p‖² for a', ‖a‖² for p'
-        axes_c = axes.clamp_min(_EPS)
-        d_xa = d_ca.mul(alpha * beta).div_(axes_c)  # · ∂ca/∂(a·p)
-        d_axes = (d_xa * ap).div_(axes_c).neg_().mul_(axes >= _EPS)  # · ∂ca/∂‖axis‖²
+        _, c_a = _reflection_coefficients(ap, axes, alpha, beta)
+        d_xa, d_axes = _reflection_derivatives(ap, axes, c_a, alpha, beta)
+        d_xa, d_axes = d_ca * d_xa, d_ca * d_axes
         return d_axes[1], d_xa.sum(0), d_axes[0]
     args = (method, alpha, beta, n_inner, normalize)
     jac = coefficient_planes(aa, ap, pp, *args, jacobian=True)[1]
