@@ -93,7 +93,7 @@ def step_count(page) -> int:
 
 
 def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifacts_dir):
-    page.goto(f"{streamlit_server}/Live_Training?steps=5000&speed=30")
+    page.goto(f"{streamlit_server}/Live_Training?steps=5000&speed=100")
     play = page.get_by_role("button", name="Play", exact=True)
     play.wait_for()
     page.get_by_role("button", name=re.compile(r"^Step")).click()
@@ -119,7 +119,7 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
     )
     after = page.evaluate(CAMERA_AND_DATA)
     assert after["probe"] != before["probe"]  # the embedding moved
-    # each tick's figure carries its three snapshots: the view draws more often than it hears
+    # each tick's figure carries five of its ten snapshots: the view draws more often than it hears
     # from the server
     assert after["updates"] - before["updates"] > after["chunks"] - before["chunks"]
     assert step_count(page) > start
