@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from symsynth.viz import circle_point, reflection_scene, sphere_point
+from tests.app_helpers import no_errors
 
 LAB = "pages/1_Reflection_Lab.py"
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,11 +24,6 @@ def trace(spec: dict, prefix: str) -> dict:
 
 def coords(t: dict) -> np.ndarray:
     return np.stack([np.asarray(t[k], dtype=float) for k in ("x", "y", "z") if k in t], 1)
-
-
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 # ---------------------------------------------------------------------------------- Home

@@ -6,19 +6,10 @@ from __future__ import annotations
 import pytest
 
 from symsynth.compare import RunCache, aggregate, to_markdown
+from tests.app_helpers import button, no_errors
 
 COMPARE = "pages/3_Compare_Losses.py"
 MAX_TICKS = 20
-
-
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def button(at, label: str):
-    (hit,) = [b for b in at.button if b.label == label]
-    return hit
 
 
 def plan(at) -> str:

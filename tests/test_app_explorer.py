@@ -12,14 +12,10 @@ import torch
 
 from symsynth.compare import Comparison, run_comparison
 from symsynth.train import TrainConfig, Trainer
+from tests.app_helpers import no_errors
 
 EXPLORER = "pages/4_Embedding_Explorer.py"
 TOY = TrainConfig(dataset="toy-circle", embedding_dim=2, max_steps=20, eval_every=20)
-
-
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def traces(spec) -> dict:

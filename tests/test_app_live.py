@@ -8,26 +8,9 @@ import pytest
 from symsynth.train import Trainer, TrainingDiverged
 from symsynth.viz.style import SYNTHETIC
 from symsynth.viz.training import TRACES
+from tests.app_helpers import button, no_errors, status, trainer
 
 LIVE = "pages/2_Live_Training.py"
-
-
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def button(at, label: str):
-    (hit,) = [b for b in at.button if b.label.startswith(label)]
-    return hit
-
-
-def trainer(at) -> Trainer:
-    return at.session_state["lt_trainer"]
-
-
-def status(at) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("step **"))
 
 
 @pytest.fixture

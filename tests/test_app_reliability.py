@@ -21,23 +21,11 @@ import torch
 
 from symsynth.data import DataError, load_dataset
 from symsynth.train import Trainer
+from tests.app_helpers import button, status, trainer
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_streamlit, stop_streamlit
 
 LIVE = "pages/2_Live_Training.py"
 RUN_SECONDS = int(re.search(r"^RUN_SECONDS = (\d+)", (ROOT / LIVE).read_text(), re.M).group(1))
-
-
-def button(at, label: str):
-    (hit,) = [b for b in at.button if b.label.startswith(label)]
-    return hit
-
-
-def trainer(at) -> Trainer:
-    return at.session_state["lt_trainer"]
-
-
-def status(at) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("step **"))
 
 
 # ------------------------------------------------------------------ bad values in a shared link
