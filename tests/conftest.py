@@ -53,6 +53,18 @@ def _healthy(url: str) -> bool:
         return False
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test: tiny models train several times faster that way (and a
+    busy machine stays usable); the setting is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -35,13 +35,7 @@ from symsynth.train import TrainConfig, Trainer, TrainingDiverged
 TINY = TrainConfig(dataset="toy-circle", embedding_dim=2, max_steps=6, eval_every=3, seed=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train several times faster on one thread (and a busy machine stays usable)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fake(loss: str, synthesis: str, seed: int, **metrics: float) -> RunResult:
