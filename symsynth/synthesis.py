@@ -16,7 +16,7 @@ embeddings are.
 
 Every synthetic point is a linear combination of its pair's two original points, with
 coefficients that depend only on the pair's own 2×2 Gram matrix. :func:`coefficient_planes`
-(and :func:`group_coefficients`, the same per pair) returns those coefficients, and on request
+returns those coefficients, and on request
 their partial derivatives with respect to the pair's Gram entries; :func:`coefficient_vjp`
 back-propagates a gradient through them (in closed form for symm); :func:`synthesize`
 multiplies them out, and :mod:`symsynth.mining` uses them to get all group similarities from
@@ -211,24 +211,6 @@ def group_size(method: str, n_inner: int = 2) -> int:
     return {"none": 2, "symm": 4, "ee": 2 + n_inner}[method]
 
 
-def group_coefficients(
-    pair_gram: Tensor,
-    method: str,
-    alpha: float = 2.0,
-    beta: float = 1.0,
-    n_inner: int = 2,
-    normalize: bool = False,
-) -> Tensor:
-    """Coefficients W [M, G, 2] of each pair's group in terms of its two original points.
-
-    ``pair_gram`` is [M, 2, 2], the Gram matrix of pair m = (a, p). Group member g of pair m is
-    ``W[m, g, 0] * a + W[m, g, 1] * p``. Members are ordered: a, p, then the synthetic points
-    (symm: sym(a; p), sym(p; a); ee: the n_inner interpolants from a towards p).
-    """
-    aa, ap, pp = pair_gram[:, 0, 0], pair_gram[:, 0, 1], pair_gram[:, 1, 1]
-    return coefficient_planes(aa, ap, pp, method, alpha, beta, n_inner, normalize).permute(2, 0, 1)
-
-
 def is_normalized(embeddings: Tensor) -> bool:
     """True when every row has unit L2 norm (to 1e-4): EE then normalises its points too."""
     norms = embeddings.detach().norm(dim=-1)
@@ -284,12 +266,20 @@ def synthesize(
     if method == "none":
         empty = torch.empty(0, dtype=torch.long, device=labels.device)
         return Synthetic(embeddings[:0], labels[:0], empty, empty)
-    w = group_coefficients(
-        pair_grams(embeddings), method, alpha, beta, n_inner, normalize=is_normalized(embeddings)
-    )[:, 2:]  # [M, S_per_pair, 2]: the synthetic members only
+    g = pair_grams(embeddings)
+    w = coefficient_planes(
+        g[:, 0, 0],
+        g[:, 0, 1],
+        g[:, 1, 1],
+        method,
+        alpha,
+        beta,
+        n_inner,
+        normalize=is_normalized(embeddings),
+    )[2:]  # [S_per_pair, 2, M]: the synthetic members only
     pairs = embeddings.view(m, 2, -1)
-    points = (w @ pairs).reshape(-1, embeddings.shape[1])
-    per_pair = w.shape[1]
+    points = torch.einsum("sim,mid->msd", w, pairs).reshape(-1, embeddings.shape[1])
+    per_pair = w.shape[0]
     pair = torch.arange(m, device=labels.device).repeat_interleave(per_pair)
     source = torch.arange(2 * m, device=labels.device) if method == "symm" else 2 * pair
     return Synthetic(points, labels[2 * pair], pair, source)
