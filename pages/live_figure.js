@@ -52,7 +52,6 @@ export default function (component) {
   if (div.queue.length > chunk.length) div.queue = div.queue.slice(-chunk.length);
   div.queue.push(...chunk);
   div.dataset.chunks = String(Number(div.dataset.chunks || 0) + 1);
-  div.dataset.received = String(Number(div.dataset.received || 0) + chunk.length);
   play(div);
 }
 

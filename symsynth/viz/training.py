@@ -223,7 +223,7 @@ def live_embedding_dict(frames: Sequence[EmbeddingFrame], title: str | None = No
 
 def figure_json(figure: go.Figure | dict) -> str:
     """A figure (or a figure dict with numpy arrays in it) as plotly JSON for the browser.
-    Float arrays of a dict travel as base64 float32 typed arrays (plotly.js decodes them):
+    1-D float arrays of a dict travel as base64 float32 typed arrays (plotly.js decodes them):
     about a quarter of the text of decimal numbers, and exact enough to draw."""
     if isinstance(figure, go.Figure):
         return figure.to_json()
@@ -236,10 +236,9 @@ def _wire(value):
     if isinstance(value, list | tuple):
         return [_wire(v) for v in value]
     if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f":
-            data = np.ascontiguousarray(value, dtype="<f4")
-            spec = {"dtype": "f4", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
-            return spec if data.ndim == 1 else {**spec, "shape": ",".join(map(str, data.shape))}
+        if value.dtype.kind == "f" and value.ndim == 1:
+            data = np.ascontiguousarray(value, dtype="<f4").tobytes()
+            return {"dtype": "f4", "bdata": base64.b64encode(data).decode("ascii")}
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
