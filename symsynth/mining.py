@@ -132,12 +132,16 @@ def _check(synthesis: str, mode: str, metric: str, labels: Tensor) -> None:
         check_pairs(labels)
 
 
-def _score(gram: Tensor, metric: str) -> Tensor:
-    """Similarity as is, or −squared distance from dot products (harder = larger either way)."""
+_ALL, _FIRSTS, _SECONDS = slice(None), slice(0, None, 2), slice(1, None, 2)
+
+
+def _score(gram: Tensor, metric: str, rows: slice = _ALL, cols: slice = _ALL) -> Tensor:
+    """Similarity as is, or −squared distance from dot products (harder = larger either way),
+    of the ``rows`` × ``cols`` block of the Gram matrix (all of it by default)."""
     if metric == "dot":
-        return gram
+        return gram[rows, cols]
     sq = gram.diagonal()
-    return 2 * gram - sq[:, None] - sq[None, :]
+    return 2 * gram[rows, cols] - sq[rows, None] - sq[None, cols]
 
 
 def _members(
@@ -251,14 +255,6 @@ def _choose(s: Tensor, sq: Tensor | None, sq_rows: Tensor | None, pair: bool):
     return _first_argmax(s.flatten(0, 1))
 
 
-def _plain(gram: Tensor, euclidean: bool) -> Tensor:
-    """``_score`` of the a_r × p_n quarter of the Gram matrix, [M, M]."""
-    if not euclidean:
-        return gram[0::2, 1::2]
-    diag = gram.diagonal()
-    return (2 * gram[0::2, 1::2]).sub_(diag[0::2, None]).sub_(diag[None, 1::2])
-
-
 class _MinedScores(torch.autograd.Function):
     """The score matrix a loss uses, from the embeddings [B, D], as one autograd node.
 
@@ -296,7 +292,7 @@ class _MinedScores(torch.autograd.Function):
         s = _dots(blocks, w[:, :, None], w[..., None] if pair else None)
         hard, choice = _choose(s, sq, None if pair else gram.diagonal()[:, None], pair)
         if block:  # a_r · p_n
-            score = torch.where(negative, hard, _plain(gram, euclidean))
+            score = torch.where(negative, hard, _score(gram, how.metric, _FIRSTS, _SECONDS))
         else:
             shape = (m, 2, m, 2) if pair else (b, m, 2)
             at = (slice(None), None, slice(None), None) if pair else (Ellipsis, None)
@@ -461,7 +457,7 @@ def mined_pair_scores(
     """
     _check(synthesis, "pair", metric, labels)
     if synthesis == "none":
-        return _score(embeddings @ embeddings.T, metric)[0::2, 1::2]
+        return _score(embeddings @ embeddings.T, metric, _FIRSTS, _SECONDS)
     args = (synthesis, "pair", metric, alpha, beta, n_inner)
     return _mined(embeddings, labels, *args, block=True)[0]
 
