@@ -4,8 +4,10 @@
 // user's 3-D camera and zoom on every update, and a drag would be cut off mid-way. This
 // component keeps one <div> and calls Plotly.react on it with each new figure. Plotly.react
 // alone resets a 3-D camera that the figure does not name, even with the same uirevision, so
-// the camera the user chose is carried into the next figure while the uirevision is unchanged;
-// a figure arriving during a drag waits for the drag to end, and a figure identical to the one
+// the camera on screen is carried into the next figure while the uirevision is unchanged. It is
+// asked of the scene itself: plotly writes a turned camera into the layout only when the mouse
+// is released over the canvas, so a drag released beside the chart would otherwise be undone.
+// A figure arriving during a drag waits for the drag to end, and a figure identical to the one
 // drawn is skipped (the server resends unchanged charts on every tick).
 //
 // A figure may carry plotly animation frames: the earlier snapshots of the training chunk that
@@ -77,11 +79,12 @@ function play(div, tries = 0) {
 function draw(div, figure) {
   const layout = { ...(figure.layout || {}) };
   delete layout.template; // Streamlit's template holds colour placeholders only st.plotly_chart fills
-  const old = div.layout;
-  if (old && old.uirevision === layout.uirevision) {
-    for (const name of Object.keys(old)) {
-      if (/^scene\d*$/.test(name) && old[name].camera && layout[name] && !layout[name].camera) {
-        layout[name] = { ...layout[name], camera: old[name].camera };
+  const shown = div._fullLayout;
+  if (shown && div.layout && div.layout.uirevision === layout.uirevision) {
+    for (const name of Object.keys(shown)) {
+      const scene = /^scene\d*$/.test(name) && shown[name]._scene; // plotly's live 3-D scene
+      if (scene && layout[name] && !layout[name].camera) {
+        layout[name] = { ...layout[name], camera: scene.getCamera() };
       }
     }
   }

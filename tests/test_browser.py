@@ -87,6 +87,26 @@ CAMERA_AND_DATA = """() => {
 }"""
 
 
+def turn(page, dx: float, dy: float) -> dict:
+    """Drag across the live figure as a person would; return the camera eye the drag left."""
+    box = page.locator(LIVE_FIGURE).first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y + dy, steps=12)
+    page.mouse.up()
+    return page.evaluate(CAMERA_AND_DATA)["eye"]
+
+
+def wait_for_updates(page, n: int) -> dict:
+    page.wait_for_function(
+        f"(n) => {{ const s = ({CAMERA_AND_DATA})(); return s && s.updates >= n; }}",
+        arg=n,
+        timeout=60_000,
+    )
+    return page.evaluate(CAMERA_AND_DATA)
+
+
 def step_count(page) -> int:
     text = page.get_by_text(re.compile(r"^step \d+ / \d+")).inner_text()
     return int(re.match(r"step (\d+)", text).group(1))
@@ -100,24 +120,12 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
     page.wait_for_function(f"({CAMERA_AND_DATA})() !== null", timeout=60_000)
     before = page.evaluate(CAMERA_AND_DATA)
 
-    # turn the sphere as a person would: drag across the chart
-    box = page.locator(LIVE_FIGURE).first.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + 160, y + 50, steps=12)
-    page.mouse.up()
-    turned = page.evaluate(CAMERA_AND_DATA)["eye"]
+    turned = turn(page, 160, 50)
     assert turned != before["eye"]
 
     play.click()
     start = step_count(page)
-    page.wait_for_function(
-        f"(n) => {{ const s = ({CAMERA_AND_DATA})(); return s && s.updates >= n; }}",
-        arg=before["updates"] + 4,
-        timeout=60_000,
-    )
-    after = page.evaluate(CAMERA_AND_DATA)
+    after = wait_for_updates(page, before["updates"] + 4)
     assert after["probe"] != before["probe"]  # the embedding moved
     # each tick's figure carries five of its ten snapshots: the view draws more often than it hears
     # from the server
@@ -129,6 +137,16 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
 
     page.get_by_role("button", name="Pause", exact=True).click()
     page.get_by_text("Replay", exact=True).wait_for()
+    # paused, turn it again and let go below the chart (plotly itself keeps only a drag released
+    # over its canvas), then take a step: the new camera survives too
+    height = page.locator(LIVE_FIGURE).first.bounding_box()["height"]
+    turned_again = turn(page, -120, height)
+    assert turned_again != turned
+    shown = page.evaluate(CAMERA_AND_DATA)["updates"]
+    page.get_by_role("button", name=re.compile(r"^Step")).click()
+    stepped = wait_for_updates(page, shown + 1)
+    for axis in "xyz":
+        assert stepped["eye"][axis] == pytest.approx(turned_again[axis], abs=1e-6)
     settle(page, charts=4)
     check_page(page, artifacts_dir, "live_training_paused")
     # the replay is a client-side animation with its own slider and play button
