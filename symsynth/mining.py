@@ -215,15 +215,21 @@ def _first_argmax(s: Tensor) -> tuple[Tensor, Tensor]:
     return top.view(s.shape[1:]), arg.view(s.shape[1:])
 
 
-def _pick(table: Tensor, member: Tensor) -> Tensor:
-    """[P, R, N]: columns ``member`` [R, N] of ``table`` [P, G·M]."""
-    return table.index_select(1, member.flatten()).view(len(table), *member.shape)
-
-
 def _group_negatives(labels: Tensor, mode: str) -> Tensor:
     """[R, N]: whether row r (pair, or point in anchor mode) and column pair n differ in label."""
     col = labels[0::2]
     return (col if mode == "pair" else labels)[:, None] != col[None, :]
+
+
+def _block_views(x: Tensor, mode: str) -> list[Tensor]:
+    """The [R, N] strided views of a [B, B] matrix, one per position in its 1×2 (anchor mode:
+    point r × pair n) or 2×2 (pair mode: pair r × pair n; positions (0, 0), (0, 1), (1, 0),
+    (1, 1)) blocks. One op per view puts an [R, N] value on every entry of its block;
+    broadcasting it over a size-2 innermost dimension instead is several times slower."""
+    m = x.shape[1] // 2
+    if mode == "anchor":
+        return list(x.view(-1, m, 2).unbind(2))
+    return [v for row in x.view(m, 2, m, 2).unbind(1) for v in row.unbind(2)]
 
 
 @dataclass(frozen=True)
@@ -239,20 +245,19 @@ class _How:
     normalize: bool  # ee: normalise the interpolants (the embeddings are unit-norm)
 
 
-def _squared_norms(w: Tensor, pg: Tensor) -> Tensor:
-    """[G, M] ‖member‖² = Σ_ij W_i W_j Γ_ij, from the coefficients and the pair Gram matrices."""
-    return (w[:, :, None] * pg * w[:, None]).flatten(1, 2).sum(1)
-
-
 def _choose(s: Tensor, sq: Tensor | None, sq_rows: Tensor | None, pair: bool):
     """The hardest member pair of every entry from the dot products ``s`` [Gr, Gc, R, N]
     (overwritten): its score and its flat index gr·G + gc [R, N], the first on ties. For
-    distances (``sq`` [G, M], the members' squared norms, ``sq_rows`` [R] the anchors' in anchor
-    mode) the score is −‖u − v‖² = 2 u·v − ‖u‖² − ‖v‖²."""
+    distances (``sq`` [G, M], the members' squared norms, ``sq_rows`` [R, 1] the anchors' in
+    anchor mode) the score is −‖u − v‖² = 2 u·v − ‖u‖² − ‖v‖²; an anchor's own ‖u‖² is the same
+    for all its candidates, so it is subtracted from the hardest score only."""
     if sq is not None:
-        row = sq[:, None, :, None] if pair else sq_rows
-        s = s.mul_(2).sub_(row).sub_(sq[None, :, None, :])
-    return _first_argmax(s.flatten(0, 1))
+        s = s.mul_(2)
+        if pair:
+            s = s.sub_(sq[:, None, :, None])
+        s = s.sub_(sq[None, :, None, :])
+    top, arg = _first_argmax(s.flatten(0, 1))
+    return (top if sq_rows is None else top.sub_(sq_rows)), arg
 
 
 class _MinedScores(torch.autograd.Function):
@@ -261,8 +266,7 @@ class _MinedScores(torch.autograd.Function):
     Forward: the plain scores (``_score``), with every different-label entry (``negative``
     [R, N], per row pair or point and column pair) replaced by the hardest one of its groups.
     The chosen member pair of row r and column pair n, u = L_0·(row's a) + L_1·(row's p) and
-    v = R_0·a_n + R_1·p_n (coefficient columns L, R of ``table`` [P, G·M]; P = 3 holds the squared
-    norm too), scores
+    v = R_0·a_n + R_1·p_n (L = W[gl, :, r], R = W[gc, :, n]), scores
 
         dot[r, n] = Σ_ij L_i · blocks[i, j, r, n] · R_j,   blocks[i, j, r, n] = G[2r + i, 2n + j]
         score     = dot, or 2·dot − ‖u‖² − ‖v‖² = −‖u − v‖² (``euclidean``)
@@ -274,109 +278,120 @@ class _MinedScores(torch.autograd.Function):
     Backward, by hand, onto the Gram matrix G = E·Eᵀ and then, in one product, onto the
     embeddings: dE = (dG + dGᵀ)·E. The gradient of the plain entries goes to their Gram
     entries; that of the chosen scores to the blocks they read (L_i R_j), to the chosen
-    members' coefficients (summed per member with ``index_add_``), and through the
-    coefficients — W and ‖member‖² depend on the pair's own Gram matrix Γ — to the pairs' 2×2
+    members' coefficients and squared norms (summed per member with ``scatter_add_``), and
+    through those — W and ‖member‖² depend on the pair's own Gram matrix Γ — to the pairs' 2×2
     diagonal blocks of G, with ``coefficient_vjp`` (the product with ∂W/∂Γ, in closed form for
-    symm)."""
+    symm). All [R, N] work on a [B, B] matrix goes through its ``_block_views``."""
 
     @staticmethod
     def forward(ctx, embeddings, negative, how, block):  # noqa: D102
         gram = embeddings @ embeddings.T
-        b, m = gram.shape[0], gram.shape[0] // 2
+        m = gram.shape[0] // 2
         pair, euclidean = how.mode == "pair", how.metric == "euclidean"
         pg = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # Γ[i, j, m] = (2m + i)·(2m + j)
+        gamma = (*pg[0].unbind(), pg[1, 1])  # aa, ap, pp
         args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-        w = coefficient_planes(pg[0, 0], pg[0, 1], pg[1, 1], *args)
-        sq = _squared_norms(w, pg) if euclidean else None
-        blocks = _blocks(gram, how.mode)
-        s = _dots(blocks, w[:, :, None], w[..., None] if pair else None)
-        hard, choice = _choose(s, sq, None if pair else gram.diagonal()[:, None], pair)
+        w = coefficient_planes(*gamma, *args)
+        ww, sq = None, None
+        if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
+            ww = w.unsqueeze(2) * w.unsqueeze(1)
+            sq = (ww * pg).sum((1, 2))
+        w_cols = w.unbind(1)  # W[:, j]
+        cols = _block_views(gram, how.mode)  # blocks[i, j] as [R, N] views, at i·2 + j
+        if pair:
+            s = _dots(_blocks(gram, "pair"), w[:, :, None], w[..., None])
+            hard, choice = _choose(s, sq, None, True)
+        else:  # dot[h, r, n] = Σ_j G[r, 2n + j] · W[h, j, n]
+            (c0, c1), (w0, w1) = cols, w_cols
+            s = (c0 * w0.unsqueeze(1)).addcmul_(c1, w1.unsqueeze(1))
+            hard, choice = _choose(
+                s[None], sq, gram.diagonal()[:, None] if euclidean else None, False
+            )
         if block:  # a_r · p_n
             score = torch.where(negative, hard, _score(gram, how.metric, _FIRSTS, _SECONDS))
         else:
-            shape = (m, 2, m, 2) if pair else (b, m, 2)
-            at = (slice(None), None, slice(None), None) if pair else (Ellipsis, None)
-            plain = _score(gram, how.metric).view(shape)
-            score = torch.where(negative[at], hard[at], plain).view(b, b)
-            ctx.at = at
-        ctx.save_for_backward(embeddings, blocks, pg, w, sq, choice, negative)
+            score = _score(gram, how.metric)
+            score = score if euclidean else score.clone()  # dot: a view of gram itself
+            for entries in _block_views(score, how.mode):
+                torch.where(negative, hard, entries, out=entries)
+        ctx.save_for_backward(embeddings, w, choice, negative)
         ctx.how, ctx.block = how, block
+        ctx.kept = pg, gamma, w_cols, cols, ww  # intermediates the backward reads again
         ctx.mark_non_differentiable(choice)
         return score, choice
 
     @staticmethod
     def backward(ctx, grad, _):  # noqa: D102
-        embeddings, blocks, pg, w, sq, choice, negative = ctx.saved_tensors
+        embeddings, w, choice, negative = ctx.saved_tensors
+        pg, gamma, w_cols, cols, ww = ctx.kept
         how, pair, euclidean = ctx.how, ctx.how.mode == "pair", ctx.how.metric == "euclidean"
         g, m = w.shape[0], w.shape[2]
-        b = 2 * m
         grad = grad.contiguous()
         # the plain entries: G itself, or 2G − diag_i − diag_j
         if ctx.block:
             d_hard = grad * negative
             d_plain = grad.masked_fill(negative, 0)
-            d_gram = grad.new_zeros(b, b)
-            d_gram[0::2, 1::2] = 2 * d_plain if euclidean else d_plain
-            if euclidean:
-                d_diag = d_gram.diagonal()
-                d_diag[0::2] -= d_plain.sum(1)
-                d_diag[1::2] -= d_plain.sum(0)
+            d_gram = grad.new_zeros(2 * m, 2 * m)
+            views = _block_views(d_gram, how.mode)  # a_r · p_n is position (0, 1)
+            torch.mul(d_plain, 2 if euclidean else 1, out=views[1])
+            if euclidean:  # ‖a_r‖² and ‖p_n‖²
+                views[0].diagonal().sub_(d_plain.sum(1))
+                views[3].diagonal().sub_(d_plain.sum(0))
         else:
-            rows = grad[0::2] + grad[1::2] if pair else grad  # sum over the 2×2 (1×2) blocks
-            d_hard = (rows[:, 0::2] + rows[:, 1::2]).mul_(negative)
-            shape = (m, 2, m, 2) if pair else (b, m, 2)
-            d_gram = grad.view(shape).masked_fill(negative[ctx.at], 0).view(b, b)
-            if euclidean:
-                d_diag = d_gram.sum(0).add_(d_gram.sum(1))
-                d_gram.mul_(2).diagonal().sub_(d_diag)
-        # the chosen scores: the blocks they read and the chosen members' coefficients
-        table = w.transpose(0, 1)  # [2, G, M]
-        if euclidean:
-            table = torch.cat([table, sq[None]])
-        table = table.reshape(-1, g * m)
-        cols = torch.arange(m, device=grad.device)
-        gl = choice.div(g, rounding_mode="floor")
-        gc = choice.sub(gl, alpha=g)  # choice = gl·G + gc
-        right_member = torch.add(cols, gc, alpha=m)  # member number g·M + n
-        right = _pick(table, right_member)  # [P, R, N]
-        d_dot = 2 * d_hard if euclidean else d_hard
-        d_t = right[:2] * d_dot  # ∂/∂t_j, t_j = u·(original j of pair n)
-        if pair:
-            left_member = torch.add(cols[:, None], gl, alpha=m)
-            left = _pick(table, left_member)
-            t = (left[0] * blocks[0]).addcmul_(left[1], blocks[1])  # [2, R, N]
-            d_blocks = d_gram.view(m, 2, m, 2).permute(1, 3, 0, 2)  # [i, j, r, n]
-            d_blocks.addcmul_(left[:2, None], d_t)
-            d_left = (blocks[:, 0] * d_t[0]).addcmul_(blocks[:, 1], d_t[1])
-        else:
-            t = blocks[0]
-            d_gram.view(b, m, 2).add_(d_t.permute(1, 2, 0))
-            if euclidean:  # ‖u‖² of the anchor itself
-                d_gram.diagonal().sub_(d_hard.sum(1))
-        d_right = t * d_dot
-        d_table = torch.zeros_like(table)
-        if euclidean:
-            d_table[2].index_add_(0, right_member.flatten(), d_hard.flatten(), alpha=-1)
+            grads = _block_views(grad, how.mode)
+            d_hard = grads[0] + grads[1]  # summed over the block
             if pair:
-                d_table[2].index_add_(0, left_member.flatten(), d_hard.flatten(), alpha=-1)
-        d_table[:2].index_add_(1, right_member.flatten(), d_right.flatten(1))
-        if pair:
-            d_table[:2].index_add_(1, left_member.flatten(), d_left.flatten(1))
+                d_hard = d_hard.add_(grads[2]).add_(grads[3])
+            d_hard = d_hard.mul_(negative)
+            d_gram = grad.clone()
+            views = _block_views(d_gram, how.mode)
+            for entries in views:
+                entries.masked_fill_(negative, 0)
+            if euclidean:  # in anchor mode the chosen scores' −‖u‖² too: every entry of row i
+                d_diag = d_gram.sum(0).add_(d_gram.sum(1) if pair else grad.sum(1))
+                d_gram.mul_(2).diagonal().sub_(d_diag)
+        # the chosen scores: the blocks they read, the chosen members' coefficients (d_w) and
+        # squared norms (d_sq, the gradient of −‖member‖²)
+        d_w = torch.zeros_like(w)
+        d_w_cols = d_w.unbind(1)
+        d_dot = 2 * d_hard if euclidean else d_hard
+        if pair:  # choice = gl·G + gc
+            gl = choice.div(g, rounding_mode="floor")
+            gc = choice.sub(gl, alpha=g)
+            right = [w_j.gather(0, gc) for w_j in w_cols]  # R_j[r, n] = W[gc, j, n]
+            left = [w_i.T.gather(1, gl) for w_i in w_cols]  # L_i[r, n] = W[gl, i, r]
+            d_t = [r_j * d_dot for r_j in right]  # ∂/∂t_j, t_j = u·(original j of pair n)
+            for k, entries in enumerate(views):  # block position (i, j) = divmod(k, 2)
+                entries.addcmul_(left[k // 2], d_t[k % 2])
+            for j in range(2):  # ∂/∂R_j = t_j · d_dot
+                t_j = (left[0] * cols[j]).addcmul_(left[1], cols[2 + j])
+                d_w_cols[j].scatter_add_(0, gc, t_j.mul_(d_dot))
+            for i in range(2):  # ∂/∂L_i = Σ_j blocks[i, j] · d_t_j
+                d_left = (cols[2 * i] * d_t[0]).addcmul_(cols[2 * i + 1], d_t[1])
+                d_w_cols[i].T.scatter_add_(1, gl, d_left)
+        else:
+            gc = choice
+            for entries, c_j, w_j, d_w_j in zip(views, cols, w_cols, d_w_cols, strict=True):
+                entries.addcmul_(d_dot, w_j.gather(0, gc))  # R_j[r, n] = W[gc, j, n]
+                d_w_j.scatter_add_(0, gc, c_j * d_dot)
         # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ
-        d_w = d_table[:2].view(2, g, m).transpose(0, 1)  # [G, 2, M]
         d_pg = d_gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # a view of Γ's gradient
         varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
         if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
-            d_sq = d_table[2].view(g, 1, 1, m)
-            d_pg.add_((d_sq * w[:, :, None] * w[:, None]).sum(0))
+            d_sq = w.new_zeros(g, m).scatter_add_(0, gc, d_hard)
+            if pair:
+                d_sq.T.scatter_add_(1, gl, d_hard)
+            d_sq = d_sq.view(g, 1, 1, m)
+            d_pg.sub_((d_sq * ww).sum(0))
             if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
-                d_w = d_w + (d_sq * (pg + pg.transpose(0, 1)) * w[:, None]).sum(2)
+                d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
         if varying:
             args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-            d_aa, d_ap, d_pp = coefficient_vjp(d_w, pg[0, 0], pg[0, 1], pg[1, 1], *args)
-            d_pg[0, 0].add_(d_aa)
-            d_pg[0, 1].add_(d_ap)
-            d_pg[1, 1].add_(d_pp)
+            d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *args)
+            (d_aa_view, d_ap_view), d_pp_view = d_pg[0].unbind(), d_pg[1, 1]
+            d_aa_view.add_(d_aa)
+            d_ap_view.add_(d_ap)
+            d_pp_view.add_(d_pp)
         return (d_gram + d_gram.T) @ embeddings, None, None, None
 
 

@@ -45,11 +45,12 @@ def _reflection_coefficients(
     return c_x, c_a
 
 
-def _reflection_derivatives(xa: Tensor, aa: Tensor, c_a: Tensor, alpha: float, beta: float):
-    """∂c_a/∂(x·a) = αβ/‖a‖² and ∂c_a/∂‖a‖² = −c_a/‖a‖² of :func:`_reflection_coefficients`
+def _reflection_derivatives(xa: Tensor, aa: Tensor, alpha: float, beta: float):
+    """∂c_a/∂(x·a) = αβ/‖a‖² and ∂c_a/∂‖a‖² = −αβ (x·a)/‖a‖⁴ of :func:`_reflection_coefficients`
     (c_x is a constant); the second is 0 where ‖a‖² is clamped (an all-zero axis)."""
     aa_c = aa.clamp_min(_EPS)
-    return alpha * beta / aa_c, torch.where(aa >= _EPS, -c_a / aa_c, 0.0)
+    d_xa = alpha * beta / aa_c
+    return d_xa, torch.where(aa >= _EPS, -d_xa * xa / aa_c, 0.0)
 
 
 def symmetric_points(points: Tensor, axes: Tensor, alpha: float = 2.0, beta: float = 1.0) -> Tensor:
@@ -91,8 +92,8 @@ def check_pairs(labels: Tensor) -> None:
             f"synthesis needs an even batch of consecutive same-label pairs; got {n} rows. "
             "Use symsynth.samplers.PKSampler (K even) to build batches."
         )
-    bad = (labels[0::2] != labels[1::2]).nonzero().flatten()
-    if bad.numel():
+    if not torch.equal(labels[0::2], labels[1::2]):
+        bad = (labels[0::2] != labels[1::2]).nonzero().flatten()
         m = int(bad[0])
         raise ValueError(
             f"synthesis needs rows 2m and 2m+1 to share a label; rows {2 * m} and {2 * m + 1} have "
@@ -138,7 +139,7 @@ def coefficient_planes(
         ca_a, ca_p = c_a.unbind()  # c_x = β(1 − α) is the same for both
         planes += [c_x, ca_a, ca_p, c_x]
         if jacobian:  # a' = c_x·a + ca_a(ap, pp)·p,  p' = ca_p(ap, aa)·a + c_x·p
-            d_xa, d_axis = _reflection_derivatives(ap, axes, c_a, alpha, beta)
+            d_xa, d_axis = _reflection_derivatives(ap, axes, alpha, beta)
             slopes += [constant] * 4  # a, p
             slopes += [constant, [zero, d_xa[0], zero, d_axis[0]]]  # a'
             slopes += [[d_axis[1], d_xa[1], zero, zero], constant]  # p'
@@ -191,12 +192,11 @@ def coefficient_vjp(
     ee (normalised): through the Jacobian of ``coefficient_planes(..., jacobian=True)``.
     """
     if method == "symm":
-        d_ca = torch.stack([d_w[2, 1], d_w[3, 0]])  # ∂/∂ca_a, ∂/∂ca_p
+        d_ca = d_w.reshape(-1, *ap.shape)[5:7]  # W[2, 1] = ca_a and W[3, 0] = ca_p, flattened
         axes = torch.stack([pp, aa])  # ‖p‖² for a', ‖a‖² for p'
-        _, c_a = _reflection_coefficients(ap, axes, alpha, beta)
-        d_xa, d_axes = _reflection_derivatives(ap, axes, c_a, alpha, beta)
-        d_xa, d_axes = d_ca * d_xa, d_ca * d_axes
-        return d_axes[1], d_xa.sum(0), d_axes[0]
+        d_xa, d_axis = _reflection_derivatives(ap, axes, alpha, beta)
+        d_axes = d_ca * d_axis
+        return d_axes[1], (d_ca * d_xa).sum(0), d_axes[0]
     args = (method, alpha, beta, n_inner, normalize)
     jac = coefficient_planes(aa, ap, pp, *args, jacobian=True)[1]
     if jac is None:
