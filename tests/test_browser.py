@@ -137,6 +137,7 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
 
     page.get_by_role("button", name="Pause", exact=True).click()
     page.get_by_text("Replay", exact=True).wait_for()
+    settle(page, charts=4)  # the replay has moved the page: drag where the chart is now
     # paused, turn it again and let go below the chart (plotly itself keeps only a drag released
     # over its canvas), then take a step: the new camera survives too
     height = page.locator(LIVE_FIGURE).first.bounding_box()["height"]
