@@ -439,6 +439,14 @@ st.markdown(
     "classes. Switch synthesis between *none*, *symm* and *ee* to compare."
 )
 
+# Streamlit fades an element as stale (to opacity 0.33, after 0.5 s) until the running script sends
+# it again; every tick trains before it redraws, so the live view and its charts would fade and
+# flash back on every tick. They are live by design: never faded.
+st.html(
+    "<style>.st-key-lt_live [data-stale='true'], .st-key-lt_charts [data-stale='true']"
+    " { opacity: 1 !important; transition: none !important; }</style>"
+)
+
 with st.sidebar:
     st.header("Setup")
     st.selectbox(
@@ -490,7 +498,7 @@ buttons[4].caption(run.data.description)
 # Beside the live view, what the data looks like (and, as every page needs one, an
 # st.plotly_chart: live_figure.js draws with the plotly.js that Streamlit loads for it).
 view, data_panel = st.columns([3, 2])
-history_box = st.container()
+history_box = st.container(key="lt_charts")
 with data_panel:
     test = run.data.test
     if run.data.natural_dim in (2, 3):
@@ -503,7 +511,7 @@ with data_panel:
         panel = None
     if panel is not None:
         st.plotly_chart(panel, key="lt_inputs", width="stretch")
-with view:
+with view, st.container(key="lt_live"):
     st.fragment(live_view, run_every=TICK_SECONDS if playing else None)(history_box)
 
 if not playing:

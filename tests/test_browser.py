@@ -87,6 +87,19 @@ CAMERA_AND_DATA = """() => {
 }"""
 
 
+# The lowest opacity the live view's element or any chart of the page's fragment shows, sampled
+# every 50 ms for ``ms`` milliseconds.
+LOWEST_OPACITY_WHILE_PLAYING = """(ms) => new Promise((done) => {
+  const boxes = () => [...document.querySelectorAll('[data-testid="stElementContainer"]')]
+    .filter((e) => e.querySelector('div.symsynth-live-figure'));
+  let lowest = 1;
+  const timer = setInterval(() => {
+    for (const e of boxes()) lowest = Math.min(lowest, Number(getComputedStyle(e).opacity));
+  }, 50);
+  setTimeout(() => { clearInterval(timer); done(lowest); }, ms);
+})"""
+
+
 def turn(page, dx: float, dy: float) -> dict:
     """Drag across the live figure as a person would; return the camera eye the drag left."""
     box = page.locator(LIVE_FIGURE).first.bounding_box()
@@ -133,6 +146,10 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
     assert step_count(page) > start
     for axis in "xyz":  # the camera the user chose survived every update
         assert after["eye"][axis] == pytest.approx(turned[axis], abs=1e-6)
+    # while the server trains the next chunk, Streamlit would fade the live view and its charts
+    # as stale (opacity 0.33 after 0.5 s): they must stay fully visible while playing
+    lowest = page.evaluate(LOWEST_OPACITY_WHILE_PLAYING, 3000)
+    assert lowest == 1, lowest
     page.screenshot(path=str(artifacts_dir / "live_training_playing.png"))
 
     page.get_by_role("button", name="Pause", exact=True).click()
