@@ -40,6 +40,7 @@ def test_explorer_figure_3d_and_without_query():
     assert list(fig.data[0].z) == [0.0, 0.0, 1.0]
     fig = explorer_figure(xy, [0, 1, 2], query=0, neighbours=[1], correct=[False])
     assert [t.type for t in fig.data] == ["scatter3d"] * 4
+    assert "x" not in {t.marker.symbol for t in fig.data}  # a 3-D "x" is drawn as a box
     assert fig.layout.scene.aspectmode == "data"
 
 

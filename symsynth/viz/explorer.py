@@ -113,7 +113,8 @@ def explorer_figure(
         )  # fmt: skip
         for flag, name, color, symbol in (
             (True, "correct neighbour", CORRECT, "circle-open"),
-            (False, "wrong neighbour", WRONG, "x" if dim == 3 else "x-thin-open"),
+            # 3-D "x" is a glyph many fonts lack (drawn as a box); "cross" is not
+            (False, "wrong neighbour", WRONG, "cross" if dim == 3 else "x-thin-open"),
         ):
             pick = neighbours[correct == flag]
             fig.add_trace(

@@ -255,7 +255,8 @@ def _construction_traces(scene: ReflectionScene) -> list:
         ),
         _trace(
             dim, **_xyz(scene.feet, dim), mode="markers+text",
-            marker={"symbol": "x", "size": 7 if dim == 2 else 4, "color": "#333"},
+            marker={"symbol": "x" if dim == 2 else "cross", "size": 7 if dim == 2 else 4,
+                    "color": "#333"},  # 3-D "x" is a glyph many fonts lack (drawn as a box)
             text=["foot", "foot"], textposition="bottom center", name="perpendicular foot (α = 1)",
         ),
     ]  # fmt: skip
