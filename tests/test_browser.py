@@ -87,8 +87,8 @@ CAMERA_AND_DATA = """() => {
 }"""
 
 
-# The lowest opacity the live view's element or any chart of the page's fragment shows, sampled
-# every 50 ms for ``ms`` milliseconds.
+# The lowest opacity of the element containers that hold a live figure (the embedding view and
+# the history charts), sampled every 50 ms for ``ms`` milliseconds.
 LOWEST_OPACITY_WHILE_PLAYING = """(ms) => new Promise((done) => {
   const boxes = () => [...document.querySelectorAll('[data-testid="stElementContainer"]')]
     .filter((e) => e.querySelector('div.symsynth-live-figure'));

@@ -174,7 +174,7 @@ def test_3d_figure_uses_a_sphere_and_open_markers():
     np.testing.assert_allclose(xy(syn), scene.synthetic_points)
     circle_trace = by_name(fig, "great circle")
     np.testing.assert_allclose(np.linalg.norm(xy(circle_trace), axis=1), 1.0)
-    # WebGL draws 3-D markers as text glyphs; the "x" glyph is missing from common fonts (a box)
+    # WebGL draws 3-D markers as glyphs; "x" came out as an empty box in chromium
     assert by_name(fig, "perpendicular foot").marker.symbol == "cross"
 
 

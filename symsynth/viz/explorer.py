@@ -113,7 +113,7 @@ def explorer_figure(
         )  # fmt: skip
         for flag, name, color, symbol in (
             (True, "correct neighbour", CORRECT, "circle-open"),
-            # 3-D "x" is a glyph many fonts lack (drawn as a box); "cross" is not
+            # WebGL draws 3-D markers as glyphs; "x" came out as an empty box in chromium
             (False, "wrong neighbour", WRONG, "cross" if dim == 3 else "x-thin-open"),
         ):
             pick = neighbours[correct == flag]

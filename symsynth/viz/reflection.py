@@ -256,7 +256,7 @@ def _construction_traces(scene: ReflectionScene) -> list:
         _trace(
             dim, **_xyz(scene.feet, dim), mode="markers+text",
             marker={"symbol": "x" if dim == 2 else "cross", "size": 7 if dim == 2 else 4,
-                    "color": "#333"},  # 3-D "x" is a glyph many fonts lack (drawn as a box)
+                    "color": "#333"},  # a 3-D "x" glyph came out as an empty box in chromium
             text=["foot", "foot"], textposition="bottom center", name="perpendicular foot (α = 1)",
         ),
     ]  # fmt: skip
