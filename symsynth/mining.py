@@ -144,21 +144,32 @@ def _score(gram: Tensor, metric: str, rows: slice = _ALL, cols: slice = _ALL) ->
     return 2 * gram[rows, cols] - sq[rows, None] - sq[None, cols]
 
 
+def _pair_blocks(x: Tensor) -> Tensor:
+    """[2, 2, M] view of the 2×2 diagonal blocks of a [B, B] matrix: [i, j, m] = x[2m + i, 2m + j]
+    (of the Gram matrix: each pair's own Gram matrix Γ)."""
+    m = x.shape[0] // 2
+    return x.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)
+
+
+def _squared_norms(w: Tensor, pg: Tensor) -> tuple[Tensor, Tensor]:
+    """‖member‖² = Σ_ij W_i W_j Γ_ij [G, M], from the coefficients W [G, 2, M] and the pairs' Gram
+    matrices Γ [2, 2, M]; also the products W_i W_j [G, 2, 2, M] (∂‖member‖²/∂Γ)."""
+    ww = w.unsqueeze(2) * w.unsqueeze(1)
+    return (ww * pg).sum((1, 2)), ww
+
+
 def _members(
     embeddings: Tensor, gram: Tensor, synthesis: str, metric: str,
     alpha: float, beta: float, n_inner: int,
 ) -> Tensor:  # fmt: skip
     """[G, P, M] per group member: its coefficients (member g of pair m is W[g, 0, m]·a_m +
     W[g, 1, m]·p_m, ``synthesis.coefficient_planes``) and, for distances, its squared norm."""
-    m = gram.shape[0] // 2
-    pair_gram = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # [i, j, m] = (2m + i)·(2m + j)
-    aa, ap, _, pp = pair_gram.reshape(4, m).unbind()
+    pg = _pair_blocks(gram)
     normalize = synthesis == "ee" and is_normalized(embeddings)
-    w = coefficient_planes(aa, ap, pp, synthesis, alpha, beta, n_inner, normalize)
+    w = coefficient_planes(pg[0, 0], pg[0, 1], pg[1, 1], synthesis, alpha, beta, n_inner, normalize)
     if metric == "dot":
         return w
-    sq = (w[:, :, None] * pair_gram * w[:, None]).sum((1, 2))  # Σ_ij W_i W_j (i·j)
-    return torch.cat([w, sq[:, None]], 1)
+    return torch.cat([w, _squared_norms(w, pg)[0][:, None]], 1)
 
 
 def _blocks(gram: Tensor, mode: str) -> Tensor:
@@ -286,16 +297,12 @@ class _MinedScores(torch.autograd.Function):
     @staticmethod
     def forward(ctx, embeddings, negative, how, block):  # noqa: D102
         gram = embeddings @ embeddings.T
-        m = gram.shape[0] // 2
         pair, euclidean = how.mode == "pair", how.metric == "euclidean"
-        pg = gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # Γ[i, j, m] = (2m + i)·(2m + j)
+        pg = _pair_blocks(gram)  # Γ[i, j, m] = (2m + i)·(2m + j)
         gamma = (*pg[0].unbind(), pg[1, 1])  # aa, ap, pp
         args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
         w = coefficient_planes(*gamma, *args)
-        ww, sq = None, None
-        if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
-            ww = w.unsqueeze(2) * w.unsqueeze(1)
-            sq = (ww * pg).sum((1, 2))
+        sq, ww = _squared_norms(w, pg) if euclidean else (None, None)
         w_cols = w.unbind(1)  # W[:, j]
         cols = _block_views(gram, how.mode)  # blocks[i, j] as [R, N] views, at i·2 + j
         if pair:
@@ -375,7 +382,7 @@ class _MinedScores(torch.autograd.Function):
                 entries.addcmul_(d_dot, w_j.gather(0, gc))  # R_j[r, n] = W[gc, j, n]
                 d_w_j.scatter_add_(0, gc, c_j * d_dot)
         # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ
-        d_pg = d_gram.view(m, 2, m, 2).diagonal(dim1=0, dim2=2)  # a view of Γ's gradient
+        d_pg = _pair_blocks(d_gram)  # a view of Γ's gradient
         varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
         if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
             d_sq = w.new_zeros(g, m).scatter_add_(0, gc, d_hard)
