@@ -141,20 +141,30 @@ def test_synthesize_rejects_unpaired_batches_and_unknown_methods():
         synthesize(e, torch.tensor([0, 0, 1, 1]), "mirror")
 
 
+# The settings whose coefficients depend on the pair's Gram entries (α, β off the paper's too).
+VARYING_COEFFICIENTS = [
+    ("symm", False, 2.0, 1.0),
+    ("symm", False, 1.4, 0.7),
+    ("ee", True, 2.0, 1.0),
+]
+
+
+def pair_gram_entries(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """a·a, a·p, p·p of five pairs, positive norms, some negative similarities."""
+    g = rand(5, 2, seed).abs() + 0.2
+    return g[:, 0], g[:, 1] - 0.5, g[:, 0] * g[:, 1] + 0.3
+
+
 def test_pair_grams():
     e = rand(6, 3)
     g = pair_grams(e)
     torch.testing.assert_close(g[1], e[2:4] @ e[2:4].T)
 
 
-@pytest.mark.parametrize(
-    "method,normalize,alpha,beta",
-    [("symm", False, 2.0, 1.0), ("symm", False, 1.4, 0.7), ("ee", True, 2.0, 1.0)],
-)
+@pytest.mark.parametrize("method,normalize,alpha,beta", VARYING_COEFFICIENTS)
 def test_coefficient_jacobian_matches_autograd(method, normalize, alpha, beta):
     """The hand-written ∂W/∂Γ next to the formulas (used by mining's backward)."""
-    g = rand(5, 2, 20).abs() + 0.2
-    aa, ap, pp = g[:, 0], g[:, 1] - 0.5, g[:, 0] * g[:, 1] + 0.3
+    aa, ap, pp = pair_gram_entries(20)
     w, jac = coefficient_planes(aa, ap, pp, method, alpha, beta, 3, normalize, jacobian=True)
     torch.testing.assert_close(w, coefficient_planes(aa, ap, pp, method, alpha, beta, 3, normalize))
 
@@ -178,14 +188,10 @@ def test_coefficient_jacobian_is_zero_where_the_axis_norm_is_clamped():
     assert torch.isfinite(jac).all() and jac[2, 1, 1, 1].item() == 0.0
 
 
-@pytest.mark.parametrize(
-    "method,normalize,alpha,beta",
-    [("symm", False, 2.0, 1.0), ("symm", False, 1.4, 0.7), ("ee", True, 2.0, 1.0)],
-)
+@pytest.mark.parametrize("method,normalize,alpha,beta", VARYING_COEFFICIENTS)
 def test_coefficient_vjp_matches_autograd(method, normalize, alpha, beta):
     """The hand-written vector-Jacobian product of the coefficients (mining's backward)."""
-    g = rand(5, 2, 21).abs() + 0.2
-    aa, ap, pp = g[:, 0], g[:, 1] - 0.5, g[:, 0] * g[:, 1] + 0.3
+    aa, ap, pp = pair_gram_entries(21)
     gram = [t.clone().requires_grad_() for t in (aa, ap, pp)]
     w = coefficient_planes(*gram, method, alpha, beta, 3, normalize)
     d_w = rand(w.shape[0] * 2, w.shape[2], 22).view(w.shape)
