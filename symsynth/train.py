@@ -381,7 +381,9 @@ class Trainer:
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same folder, then rename: never half a file."""
+    """torch.save to a temporary file in the same folder, then rename: never half a file.
+    Temporary files of ``path`` that a killed writer left behind go once a save succeeds (one
+    process writes a given path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -394,6 +396,8 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

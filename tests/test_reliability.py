@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from symsynth.train import save_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 
 WRITER = """
@@ -30,6 +32,16 @@ def _wait_for(predicate, timeout=120.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_next_save_removes_what_a_killed_writer_left(tmp_path):
+    path = tmp_path / "ck.pt"
+    stale = tmp_path / ".ck.pt.abc123.tmp"  # as a SIGKILL during torch.save leaves it
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".other.pt.abc123.tmp"  # another file's: not ours to remove
+    other.write_bytes(b"")
+    save_atomic({"i": torch.tensor(1)}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.abc123.tmp", "ck.pt"]
 
 
 def test_a_writer_killed_mid_save_leaves_a_loadable_checkpoint(tmp_path):
