@@ -25,7 +25,9 @@ entries of the plain score matrix; its backward maps the gradient back onto the 
 a handful of batched ops: onto the 2×2 blocks the chosen scores read, onto the chosen members'
 coefficients, and through those (``synthesis.coefficient_vjp``, in closed form for symm) onto
 each pair's own Gram entries. Autograd would spend more time on the bookkeeping of the many tiny
-ops than on the arithmetic. ``explicit=True`` materialises the points and multiplies them out
+ops than on the arithmetic. On the CPU (float32, float64) the entry-wise part runs as two
+compiled loops (:mod:`symsynth.mining_loops`, numba), elsewhere as batched torch ops; the tests
+hold both to each other. ``explicit=True`` materialises the points and multiplies them out
 instead, with autograd; both paths agree, gradients included (tests check it), and the app uses
 the point table to draw what was chosen.
 """
@@ -289,117 +291,187 @@ class _MinedScores(torch.autograd.Function):
     Backward, by hand, onto the Gram matrix G = E·Eᵀ and then, in one product, onto the
     embeddings: dE = (dG + dGᵀ)·E. The gradient of the plain entries goes to their Gram
     entries; that of the chosen scores to the blocks they read (L_i R_j), to the chosen
-    members' coefficients and squared norms (summed per member with ``scatter_add_``), and
-    through those — W and ‖member‖² depend on the pair's own Gram matrix Γ — to the pairs' 2×2
-    diagonal blocks of G, with ``coefficient_vjp`` (the product with ∂W/∂Γ, in closed form for
-    symm). All [R, N] work on a [B, B] matrix goes through its ``_block_views``."""
+    members' coefficients and squared norms, and through those — W and ‖member‖² depend on the
+    pair's own Gram matrix Γ — to the pairs' 2×2 diagonal blocks of G, with
+    ``coefficient_vjp`` (the product with ∂W/∂Γ, in closed form for symm).
+
+    The entry-wise work runs as two compiled loops on CPU float32/float64
+    (:mod:`symsynth.mining_loops`) and as batched torch ops elsewhere (``_batched_forward``,
+    ``_batched_backward``); the tests hold both to the explicit points."""
 
     @staticmethod
     def forward(ctx, embeddings, negative, how, block):  # noqa: D102
         gram = embeddings @ embeddings.T
-        pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+        euclidean = how.metric == "euclidean"
         pg = _pair_blocks(gram)  # Γ[i, j, m] = (2m + i)·(2m + j)
         gamma = (*pg[0].unbind(), pg[1, 1])  # aa, ap, pp
         args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
         w = coefficient_planes(*gamma, *args)
         sq, ww = _squared_norms(w, pg) if euclidean else (None, None)
-        w_cols = w.unbind(1)  # W[:, j]
-        cols = _block_views(gram, how.mode)  # blocks[i, j] as [R, N] views, at i·2 + j
-        if pair:
-            s = _dots(_blocks(gram, "pair"), w[:, :, None], w[..., None])
-            hard, choice = _choose(s, sq, None, True)
-        else:  # dot[h, r, n] = Σ_j G[r, 2n + j] · W[h, j, n]
-            (c0, c1), (w0, w1) = cols, w_cols
-            s = (c0 * w0.unsqueeze(1)).addcmul_(c1, w1.unsqueeze(1))
-            hard, choice = _choose(
-                s[None], sq, gram.diagonal()[:, None] if euclidean else None, False
-            )
-        if block:  # a_r · p_n
-            score = torch.where(negative, hard, _score(gram, how.metric, _FIRSTS, _SECONDS))
+        loops = _use_loops(gram)
+        if loops:
+            score, choice = _loops_forward(gram, w, sq, negative, how, block)
+            kept = None
         else:
-            score = _score(gram, how.metric)
-            score = score if euclidean else score.clone()  # dot: a view of gram itself
-            for entries in _block_views(score, how.mode):
-                torch.where(negative, hard, entries, out=entries)
+            score, choice, kept = _batched_forward(gram, w, sq, negative, how, block)
         ctx.save_for_backward(embeddings, w, choice, negative)
-        ctx.how, ctx.block = how, block
-        ctx.kept = pg, gamma, w_cols, cols, ww  # intermediates the backward reads again
+        ctx.how, ctx.block, ctx.loops = how, block, loops
+        ctx.kept = gram, pg, gamma, ww, kept  # intermediates the backward reads again
         ctx.mark_non_differentiable(choice)
         return score, choice
 
     @staticmethod
     def backward(ctx, grad, _):  # noqa: D102
         embeddings, w, choice, negative = ctx.saved_tensors
-        pg, gamma, w_cols, cols, ww = ctx.kept
-        how, pair, euclidean = ctx.how, ctx.how.mode == "pair", ctx.how.metric == "euclidean"
-        g, m = w.shape[0], w.shape[2]
+        gram, pg, gamma, ww, kept = ctx.kept
+        how, euclidean = ctx.how, ctx.how.metric == "euclidean"
         grad = grad.contiguous()
-        # the plain entries: G itself, or 2G − diag_i − diag_j
-        if ctx.block:
-            d_hard = grad * negative
-            d_plain = grad.masked_fill(negative, 0)
-            d_gram = grad.new_zeros(2 * m, 2 * m)
-            views = _block_views(d_gram, how.mode)  # a_r · p_n is position (0, 1)
-            torch.mul(d_plain, 2 if euclidean else 1, out=views[1])
-            if euclidean:  # ‖a_r‖² and ‖p_n‖²
-                views[0].diagonal().sub_(d_plain.sum(1))
-                views[3].diagonal().sub_(d_plain.sum(0))
+        parts = (grad, gram, w, choice, negative, how, ctx.block)
+        if ctx.loops:
+            d_gram, d_w, d_sq = _loops_backward(*parts)
         else:
-            grads = _block_views(grad, how.mode)
-            d_hard = grads[0] + grads[1]  # summed over the block
-            if pair:
-                d_hard = d_hard.add_(grads[2]).add_(grads[3])
-            d_hard = d_hard.mul_(negative)
-            d_gram = grad.clone()
-            views = _block_views(d_gram, how.mode)
-            for entries in views:
-                entries.masked_fill_(negative, 0)
-            if euclidean:  # in anchor mode the chosen scores' −‖u‖² too: every entry of row i
-                d_diag = d_gram.sum(0).add_(d_gram.sum(1) if pair else grad.sum(1))
-                d_gram.mul_(2).diagonal().sub_(d_diag)
-        # the chosen scores: the blocks they read, the chosen members' coefficients (d_w) and
-        # squared norms (d_sq, the gradient of −‖member‖²)
-        d_w = torch.zeros_like(w)
-        d_w_cols = d_w.unbind(1)
-        d_dot = 2 * d_hard if euclidean else d_hard
-        if pair:  # choice = gl·G + gc
-            gl = choice.div(g, rounding_mode="floor")
-            gc = choice.sub(gl, alpha=g)
-            right = [w_j.gather(0, gc) for w_j in w_cols]  # R_j[r, n] = W[gc, j, n]
-            left = [w_i.T.gather(1, gl) for w_i in w_cols]  # L_i[r, n] = W[gl, i, r]
-            d_t = [r_j * d_dot for r_j in right]  # ∂/∂t_j, t_j = u·(original j of pair n)
-            for k, entries in enumerate(views):  # block position (i, j) = divmod(k, 2)
-                entries.addcmul_(left[k // 2], d_t[k % 2])
-            for j in range(2):  # ∂/∂R_j = t_j · d_dot
-                t_j = (left[0] * cols[j]).addcmul_(left[1], cols[2 + j])
-                d_w_cols[j].scatter_add_(0, gc, t_j.mul_(d_dot))
-            for i in range(2):  # ∂/∂L_i = Σ_j blocks[i, j] · d_t_j
-                d_left = (cols[2 * i] * d_t[0]).addcmul_(cols[2 * i + 1], d_t[1])
-                d_w_cols[i].T.scatter_add_(1, gl, d_left)
-        else:
-            gc = choice
-            for entries, c_j, w_j, d_w_j in zip(views, cols, w_cols, d_w_cols, strict=True):
-                entries.addcmul_(d_dot, w_j.gather(0, gc))  # R_j[r, n] = W[gc, j, n]
-                d_w_j.scatter_add_(0, gc, c_j * d_dot)
+            d_gram, d_w, d_sq = _batched_backward(*parts, kept)
         # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ
-        d_pg = _pair_blocks(d_gram)  # a view of Γ's gradient
         varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
-        if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
-            d_sq = w.new_zeros(g, m).scatter_add_(0, gc, d_hard)
-            if pair:
-                d_sq.T.scatter_add_(1, gl, d_hard)
-            d_sq = d_sq.view(g, 1, 1, m)
-            d_pg.sub_((d_sq * ww).sum(0))
-            if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
-                d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
-        if varying:
-            args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-            d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *args)
-            (d_aa_view, d_ap_view), d_pp_view = d_pg[0].unbind(), d_pg[1, 1]
-            d_aa_view.add_(d_aa)
-            d_ap_view.add_(d_ap)
-            d_pp_view.add_(d_pp)
-        return (d_gram + d_gram.T) @ embeddings, None, None, None
+        if euclidean or varying:
+            d_gamma = torch.zeros_like(pg)  # ∂/∂Γ[i, j, m]
+            if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
+                d_sq = d_sq.view(w.shape[0], 1, 1, w.shape[2])
+                d_gamma.sub_((d_sq * ww).sum(0))
+                if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
+                    d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
+            if varying:
+                args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
+                d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *args)
+                d_gamma[0, 0].add_(d_aa)
+                d_gamma[0, 1].add_(d_ap)
+                d_gamma[1, 1].add_(d_pp)
+            if ctx.loops:  # d_gram is kept symmetric
+                d_gamma.add_(d_gamma.transpose(0, 1).clone())
+            _pair_blocks(d_gram).add_(d_gamma)
+        return (d_gram if ctx.loops else d_gram + d_gram.T) @ embeddings, None, None, None
+
+
+USE_LOOPS = True  # the compiled loops on CPU float32/float64; False: batched torch ops everywhere
+
+
+def _use_loops(gram: Tensor) -> bool:
+    return USE_LOOPS and gram.device.type == "cpu" and gram.dtype in (torch.float32, torch.float64)
+
+
+def _loops_forward(gram, w, sq, negative, how, block):
+    """``_MinedScores``' forward entries with :func:`symsynth.mining_loops.forward`."""
+    from symsynth import mining_loops  # numba: imported, and compiled, on first use
+
+    pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+    score = _score(gram, how.metric, _FIRSTS, _SECONDS) if block else _score(gram, how.metric)
+    score = score.contiguous() if block or euclidean else score.clone()  # dot: gram itself
+    choice = torch.zeros(negative.shape, dtype=torch.long)
+    sq = w.new_empty(0, 0) if sq is None else sq
+    mining_loops.forward(
+        gram.numpy(), w.numpy(), sq.numpy(), negative.numpy(), pair, block, euclidean,
+        score.numpy(), choice.numpy(),
+    )  # fmt: skip
+    return score, choice
+
+
+def _loops_backward(grad, gram, w, choice, negative, how, block):
+    """``_MinedScores``' backward entries with :func:`symsynth.mining_loops.backward`:
+    the gradient of G (plain entries and chosen blocks), of W and of −‖member‖²."""
+    from symsynth import mining_loops
+
+    pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+    d_gram, d_w = gram.new_zeros(gram.shape), torch.zeros_like(w)
+    d_sq = w.new_zeros(w.shape[0], w.shape[2])
+    mining_loops.backward(
+        grad.numpy(), gram.numpy(), w.numpy(), choice.numpy(), negative.numpy(), pair, block,
+        euclidean, d_gram.numpy(), d_w.numpy(), d_sq.numpy(),
+    )  # fmt: skip
+    return d_gram, d_w, d_sq
+
+
+def _batched_forward(gram, w, sq, negative, how, block):
+    """``_MinedScores``' forward entries in batched torch ops; also what the backward reuses."""
+    pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+    w_cols = w.unbind(1)  # W[:, j]
+    cols = _block_views(gram, how.mode)  # blocks[i, j] as [R, N] views, at i·2 + j
+    if pair:
+        s = _dots(_blocks(gram, "pair"), w[:, :, None], w[..., None])
+        hard, choice = _choose(s, sq, None, True)
+    else:  # dot[h, r, n] = Σ_j G[r, 2n + j] · W[h, j, n]
+        (c0, c1), (w0, w1) = cols, w_cols
+        s = (c0 * w0.unsqueeze(1)).addcmul_(c1, w1.unsqueeze(1))
+        hard, choice = _choose(s[None], sq, gram.diagonal()[:, None] if euclidean else None, False)
+    if block:  # a_r · p_n
+        score = torch.where(negative, hard, _score(gram, how.metric, _FIRSTS, _SECONDS))
+    else:
+        score = _score(gram, how.metric)
+        score = score if euclidean else score.clone()  # dot: a view of gram itself
+        for entries in _block_views(score, how.mode):
+            torch.where(negative, hard, entries, out=entries)
+    return score, choice, (w_cols, cols)
+
+
+def _batched_backward(grad, gram, w, choice, negative, how, block, kept):
+    """``_MinedScores``' backward entries in batched torch ops: the gradient of G (plain
+    entries and chosen blocks), of W and of −‖member‖² (summed per member with
+    ``scatter_add_``). All [R, N] work on a [B, B] matrix goes through its ``_block_views``."""
+    w_cols, cols = kept
+    pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+    g, m = w.shape[0], w.shape[2]
+    # the plain entries: G itself, or 2G − diag_i − diag_j
+    if block:
+        d_hard = grad * negative
+        d_plain = grad.masked_fill(negative, 0)
+        d_gram = grad.new_zeros(2 * m, 2 * m)
+        views = _block_views(d_gram, how.mode)  # a_r · p_n is position (0, 1)
+        torch.mul(d_plain, 2 if euclidean else 1, out=views[1])
+        if euclidean:  # ‖a_r‖² and ‖p_n‖²
+            views[0].diagonal().sub_(d_plain.sum(1))
+            views[3].diagonal().sub_(d_plain.sum(0))
+    else:
+        grads = _block_views(grad, how.mode)
+        d_hard = grads[0] + grads[1]  # summed over the block
+        if pair:
+            d_hard = d_hard.add_(grads[2]).add_(grads[3])
+        d_hard = d_hard.mul_(negative)
+        d_gram = grad.clone()
+        views = _block_views(d_gram, how.mode)
+        for entries in views:
+            entries.masked_fill_(negative, 0)
+        if euclidean:  # in anchor mode the chosen scores' −‖u‖² too: every entry of row i
+            d_diag = d_gram.sum(0).add_(d_gram.sum(1) if pair else grad.sum(1))
+            d_gram.mul_(2).diagonal().sub_(d_diag)
+    # the chosen scores: the blocks they read, the chosen members' coefficients (d_w) and
+    # squared norms (d_sq)
+    d_w = torch.zeros_like(w)
+    d_w_cols = d_w.unbind(1)
+    d_dot = 2 * d_hard if euclidean else d_hard
+    if pair:  # choice = gl·G + gc
+        gl = choice.div(g, rounding_mode="floor")
+        gc = choice.sub(gl, alpha=g)
+        right = [w_j.gather(0, gc) for w_j in w_cols]  # R_j[r, n] = W[gc, j, n]
+        left = [w_i.T.gather(1, gl) for w_i in w_cols]  # L_i[r, n] = W[gl, i, r]
+        d_t = [r_j * d_dot for r_j in right]  # ∂/∂t_j, t_j = u·(original j of pair n)
+        for k, entries in enumerate(views):  # block position (i, j) = divmod(k, 2)
+            entries.addcmul_(left[k // 2], d_t[k % 2])
+        for j in range(2):  # ∂/∂R_j = t_j · d_dot
+            t_j = (left[0] * cols[j]).addcmul_(left[1], cols[2 + j])
+            d_w_cols[j].scatter_add_(0, gc, t_j.mul_(d_dot))
+        for i in range(2):  # ∂/∂L_i = Σ_j blocks[i, j] · d_t_j
+            d_left = (cols[2 * i] * d_t[0]).addcmul_(cols[2 * i + 1], d_t[1])
+            d_w_cols[i].T.scatter_add_(1, gl, d_left)
+    else:
+        gc = choice
+        for entries, c_j, w_j, d_w_j in zip(views, cols, w_cols, d_w_cols, strict=True):
+            entries.addcmul_(d_dot, w_j.gather(0, gc))  # R_j[r, n] = W[gc, j, n]
+            d_w_j.scatter_add_(0, gc, c_j * d_dot)
+    d_sq = None
+    if euclidean:
+        d_sq = w.new_zeros(g, m).scatter_add_(0, gc, d_hard)
+        if pair:
+            d_sq.T.scatter_add_(1, gl, d_hard)
+    return d_gram, d_w, d_sq
 
 
 def _mined(

@@ -1,9 +1,13 @@
-"""Hard negative pair mining: the fast Gram path equals the explicit one and chooses right."""
+"""Hard negative pair mining: the fast Gram path equals the explicit one and chooses right.
+
+Every test runs twice: with the fast path's compiled loops (CPU float32/float64) and with its
+batched torch ops (other devices and dtypes)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from symsynth import mining
 from symsynth.mining import (
     group_similarities,
     hardest_negatives,
@@ -13,6 +17,13 @@ from symsynth.mining import (
     points_table,
 )
 from tests.helpers import pair_batch
+
+
+@pytest.fixture(autouse=True, params=["loops", "batched"])
+def backend(request, monkeypatch):
+    monkeypatch.setattr(mining, "USE_LOOPS", request.param == "loops")
+    return request.param
+
 
 CASES = [(s, mode, metric) for s in ("symm", "ee") for mode in ("pair", "anchor")
          for metric in ("dot", "euclidean")]  # fmt: skip
