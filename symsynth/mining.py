@@ -331,24 +331,24 @@ class _MinedScores(torch.autograd.Function):
             d_gram, d_w, d_sq = _loops_backward(*parts)
         else:
             d_gram, d_w, d_sq = _batched_backward(*parts, kept)
-        # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ
+        # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ; the loops
+        # keep d_gram symmetric, so there a Γ entry's gradient goes on both sides of the diagonal
+        d_pg = _pair_blocks(d_gram)  # a view of Γ's gradient
+        twice = 2 if ctx.loops else 1
         varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
-        if euclidean or varying:
-            d_gamma = torch.zeros_like(pg)  # ∂/∂Γ[i, j, m]
-            if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij
-                d_sq = d_sq.view(w.shape[0], 1, 1, w.shape[2])
-                d_gamma.sub_((d_sq * ww).sum(0))
-                if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
-                    d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
-            if varying:
-                args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-                d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *args)
-                d_gamma[0, 0].add_(d_aa)
-                d_gamma[0, 1].add_(d_ap)
-                d_gamma[1, 1].add_(d_pp)
-            if ctx.loops:  # d_gram is kept symmetric
-                d_gamma.add_(d_gamma.transpose(0, 1).clone())
-            _pair_blocks(d_gram).add_(d_gamma)
+        if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij (symmetric in i, j)
+            d_sq = d_sq.view(w.shape[0], 1, 1, w.shape[2])
+            d_pg.sub_((d_sq * ww).sum(0), alpha=twice)
+            if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
+                d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
+        if varying:
+            args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
+            d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *args)
+            d_pg[0, 0].add_(d_aa, alpha=twice)
+            d_pg[1, 1].add_(d_pp, alpha=twice)
+            d_pg[0, 1].add_(d_ap)
+            if ctx.loops:
+                d_pg[1, 0].add_(d_ap)
         return (d_gram if ctx.loops else d_gram + d_gram.T) @ embeddings, None, None, None
 
 
@@ -366,7 +366,7 @@ def _loops_forward(gram, w, sq, negative, how, block):
     pair, euclidean = how.mode == "pair", how.metric == "euclidean"
     score = _score(gram, how.metric, _FIRSTS, _SECONDS) if block else _score(gram, how.metric)
     score = score.contiguous() if block or euclidean else score.clone()  # dot: gram itself
-    choice = torch.zeros(negative.shape, dtype=torch.long)
+    choice = torch.empty(negative.shape, dtype=torch.long)  # the loops write every entry
     sq = w.new_empty(0, 0) if sq is None else sq
     mining_loops.forward(
         gram.numpy(), w.numpy(), sq.numpy(), negative.numpy(), pair, block, euclidean,

@@ -84,6 +84,7 @@ def forward(gram, w, sq, negative, pair, block, euclidean, score, choice):  # pr
                     arg[n] = choose if better else arg[n]
         for n in range(m):
             if not negative[r, n]:
+                choice[r, n] = 0
                 continue
             if pair and n < r:  # the same two groups as (n, r), done in row n: mirror it
                 choice[r, n] = mirror[choice[n, r]]
