@@ -355,6 +355,17 @@ class _MinedScores(torch.autograd.Function):
 USE_LOOPS = True  # the compiled loops on CPU float32/float64; False: batched torch ops everywhere
 
 
+def warm_up() -> None:
+    """Compile the CPU loops for float32, or load them from numba's on-disk cache: about 10 s
+    the first time on a machine, about a second after that. Training calls them anyway; this
+    only moves the wait (the app does it in the background when the server starts)."""
+    e = torch.eye(4, 3, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1])
+    (
+        mined_scores(e, labels, "symm").sum() + mined_scores(e, labels, "symm", "anchor").sum()
+    ).backward()
+
+
 def _use_loops(gram: Tensor) -> bool:
     return USE_LOOPS and gram.device.type == "cpu" and gram.dtype in (torch.float32, torch.float64)
 

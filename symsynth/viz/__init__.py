@@ -10,6 +10,7 @@ from symsynth.viz.reflection import (
     similarity_heatmap,
     sphere_point,
 )
+from symsynth.viz.style import STILL_PLACEHOLDERS_CSS
 from symsynth.viz.training import (
     EmbeddingFrame,
     embedding_figure,
@@ -17,6 +18,7 @@ from symsynth.viz.training import (
     figure_json,
     frame_from_snapshot,
     history_figure,
+    history_figure_dict,
     image_grid_figure,
     input_space_figure,
     live_embedding_dict,
@@ -25,6 +27,7 @@ from symsynth.viz.training import (
 )
 
 __all__ = [
+    "STILL_PLACEHOLDERS_CSS",
     "EmbeddingFrame",
     "FixedProjection",
     "ReflectionScene",
@@ -34,6 +37,7 @@ __all__ = [
     "figure_json",
     "frame_from_snapshot",
     "history_figure",
+    "history_figure_dict",
     "image_grid_figure",
     "input_space_figure",
     "live_embedding_dict",

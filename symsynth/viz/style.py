@@ -17,6 +17,15 @@ FONT = "Source Sans Pro, Helvetica, Arial, sans-serif"
 # An equal-sided 3-D box drawn larger than plotly's default, so a sphere fills its chart.
 ZOOMED_CUBE = {"aspectmode": "manual", "aspectratio": {"x": 1.5, "y": 1.5, "z": 1.5}}
 
+# Page CSS (a page draws it with st.html, first thing): Streamlit shows a pulsing placeholder
+# (opacity 0.5 <-> 1, every 0.75 s, forever) for each element whose code is still loading, and
+# the widgets and charts of a page wait for plotly.js's ~1 s evaluation before they appear. In
+# a browser without a GPU, a dozen pulsing placeholders keep the compositor busy on most of one
+# core for those seconds (traced: 60-80 % of a core on Live Training against 10-15 % on a
+# one-chart page), the core the page needs to draw its charts; held still, they show the same
+# grey blocks. Matched by Streamlit's test id, not its hashed class names.
+STILL_PLACEHOLDERS_CSS = '[data-testid="stSkeleton"] { animation: none !important; }'
+
 CLASS_COLORS = (
     "#1f77b4",  # blue
     "#ff7f0e",  # orange

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from symsynth.viz.projection import FixedProjection
 from symsynth.viz.style import (
@@ -313,6 +312,61 @@ def replay_figure(
     return fig
 
 
+HISTORY_TITLES = ("loss", "held-out Recall@1 · MAP@R", "synthetic share of mined negatives")
+_HISTORY_SPACING = 0.07  # between the three subplots, as a fraction of the width
+
+
+def history_figure_dict(
+    steps: Sequence[int],
+    losses: Sequence[float],
+    eval_steps: Sequence[int] = (),
+    recall_at_1: Sequence[float] = (),
+    map_at_r: Sequence[float] = (),
+    share_steps: Sequence[int] = (),
+    synthetic_share: Sequence[float] = (),
+    height: int = 260,
+) -> dict:
+    """:func:`history_figure` as a plain figure dict, not validated by plotly (the layout
+    ``make_subplots`` would build, written out): about a millisecond instead of ~80 ms, for the
+    live charts rebuilt while training (serialise it with :func:`figure_json`)."""
+    width = (1 - 2 * _HISTORY_SPACING) / 3
+    domains = [
+        [c * (width + _HISTORY_SPACING), c * (width + _HISTORY_SPACING) + width] for c in range(3)
+    ]
+    domains[-1][1] = 1.0
+    layout = base_layout(
+        height=height, uirevision="history", showlegend=True,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )  # fmt: skip
+    for c, domain in enumerate(domains, start=1):
+        suffix = "" if c == 1 else str(c)
+        layout[f"xaxis{suffix}"] = {
+            "anchor": f"y{suffix}",
+            "domain": domain,
+            "title": {"text": "step"},
+        }
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [0.0, 1.0]}
+        if c > 1:
+            layout[f"yaxis{suffix}"]["range"] = [0, 1.02]
+    layout["annotations"] = [
+        {"text": text, "x": (lo + hi) / 2, "y": 1.0, "xref": "paper", "yref": "paper",
+         "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 16}}
+        for text, (lo, hi) in zip(HISTORY_TITLES, domains, strict=True)
+    ]  # fmt: skip
+
+    def line(x, y, name, color, axes, mode="lines"):
+        return {"type": "scatter", "x": list(x), "y": list(y), "mode": mode, "name": name,
+                "line": {"color": color}, "xaxis": f"x{axes}", "yaxis": f"y{axes}"}  # fmt: skip
+
+    data = [
+        line(steps, losses, "loss", "#333", ""),
+        line(eval_steps, recall_at_1, "Recall@1", class_color(0), "2", "lines+markers"),
+        line(eval_steps, map_at_r, "MAP@R", class_color(1), "2", "lines+markers"),
+        line(share_steps, synthetic_share, "synthetic share", SYNTHETIC, "3"),
+    ]
+    return {"data": data, "layout": layout}
+
+
 def history_figure(
     steps: Sequence[int],
     losses: Sequence[float],
@@ -326,34 +380,12 @@ def history_figure(
     """Three live charts over training steps: the loss; Recall@1 and MAP@R on the held-out
     classes; the share of mined negatives that are synthetic (the paper's "ratio of feature
     points"), recorded at ``share_steps``."""
-    fig = make_subplots(
-        rows=1, cols=3, horizontal_spacing=0.07,
-        subplot_titles=("loss", "held-out Recall@1 · MAP@R", "synthetic share of mined negatives"),
+    return go.Figure(
+        history_figure_dict(
+            steps, losses, eval_steps, recall_at_1, map_at_r, share_steps, synthetic_share,
+            height,
+        )
     )  # fmt: skip
-    fig.add_trace(
-        go.Scatter(x=list(steps), y=list(losses), mode="lines", name="loss",
-                   line={"color": "#333"}), row=1, col=1,
-    )  # fmt: skip
-    fig.add_trace(
-        go.Scatter(x=list(eval_steps), y=list(recall_at_1), mode="lines+markers",
-                   name="Recall@1", line={"color": class_color(0)}), row=1, col=2,
-    )  # fmt: skip
-    fig.add_trace(
-        go.Scatter(x=list(eval_steps), y=list(map_at_r), mode="lines+markers", name="MAP@R",
-                   line={"color": class_color(1)}), row=1, col=2,
-    )  # fmt: skip
-    fig.add_trace(
-        go.Scatter(x=list(share_steps), y=list(synthetic_share), mode="lines",
-                   name="synthetic share", line={"color": SYNTHETIC}), row=1, col=3,
-    )  # fmt: skip
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_yaxes(range=[0, 1.02], row=1, col=3)
-    fig.update_xaxes(title={"text": "step"})
-    fig.update_layout(
-        **base_layout(height=height, uirevision="history", showlegend=True,
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    )  # fmt: skip
-    return fig
 
 
 def input_space_figure(x, labels, title: str | None = "input space", height: int = 560):
