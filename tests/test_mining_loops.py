@@ -1,6 +1,10 @@
 """The fast mining path's two backends: compiled loops (CPU float32/float64) and batched torch
 ops (everywhere else) choose the same pairs and give the same scores and gradients."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -8,6 +12,8 @@ from symsynth import mining
 from symsynth.mining import mine, mined_pair_scores, mined_scores
 from tests.helpers import pair_batch
 from tests.test_mining import CASES
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -48,3 +54,18 @@ def test_loops_run_on_cpu_float32_and_float64_only(monkeypatch):
     e, y = pair_batch(6, 4, seed=18, classes=[0, 1, 2, 0, 3, 1])
     low = mined_scores(e.to(torch.bfloat16), y, "symm")  # the batched ops
     torch.testing.assert_close(low.float(), mined_scores(e.float(), y, "symm"), atol=0.05, rtol=0)
+
+
+def test_warm_up_compiles_the_float32_loops():
+    """In a fresh process: nothing compiled before ``warm_up``, both loops for float32 after."""
+    code = (
+        "from symsynth import mining, mining_loops as ml\n"
+        "kernels = (ml.forward, ml.backward)\n"
+        "assert not any(k.signatures for k in kernels)\n"
+        "mining.warm_up()\n"
+        "print([sorted({s[0].dtype.name for s in k.signatures}) for k in kernels])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == "[['float32'], ['float32']]"
