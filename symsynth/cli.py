@@ -27,6 +27,7 @@ from symsynth.data import DATASETS
 from symsynth.data.benchmarks import BENCHMARKS
 from symsynth.distributed import cleanup
 from symsynth.losses import LOSSES
+from symsynth.mining import warm_up
 from symsynth.synthesis import METHODS
 from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged, save_atomic, write_json
 
@@ -229,10 +230,15 @@ def train(args: argparse.Namespace) -> int:
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
         write_json(config.to_dict(), out / "config.json")
+    desc = f"{config.loss}+{config.synthesis}"
     bar = tqdm(
         total=trainer.max_steps, initial=trainer.step_count, disable=args.quiet or not main_rank,
-        desc=f"{config.loss}+{config.synthesis}", unit="step", file=sys.stderr,
+        desc=desc, unit="step", file=sys.stderr,
     )  # fmt: skip
+    if config.synthesis != "none" and trainer.dist.device.type == "cpu":
+        bar.set_description_str(f"{desc}: preparing the mining loops (~10 s once per machine)")
+        warm_up()
+        bar.set_description_str(desc)
     status = 0
     try:
         while not trainer.done:
