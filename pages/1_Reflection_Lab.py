@@ -6,10 +6,10 @@ the points, asks for the scene and draws it. The setup lives in the URL, so a li
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from symsynth.viz import (
+    STILL_PLACEHOLDERS_CSS,
     circle_point,
     reflection_figure,
     reflection_scene,
@@ -18,6 +18,7 @@ from symsynth.viz import (
 )
 
 st.set_page_config(page_title="Reflection Lab · symsynth", layout="wide")
+st.html(f"<style>{STILL_PLACEHOLDERS_CSS}</style>")  # placeholders held still
 
 POINTS = (("a", "a"), ("p", "p"), ("n1", "n₁"), ("n2", "n₂"))
 # URL parameter -> (default, min, max); angles in degrees
@@ -52,6 +53,17 @@ def load_url_state() -> None:
         state.setdefault(f"lab_{key}", _number(q.get(key), default, lo, hi))
     state.setdefault("lab_dim", q.get("dim") if q.get("dim") in DIMS else "2")
     state.setdefault("lab_ee", q.get("ee") == "1")
+
+
+def readouts_table(rows: list[dict]) -> str:
+    """The reflection's readouts as a Markdown table, one column per synthetic point. Six numbers
+    a side need no data grid: st.dataframe would make the browser fetch and run its grid and
+    Arrow code (about 1.3 MB) while it is fetching plotly.js for the figure beside it."""
+    points = [row["point"] for row in rows]
+    lines = ["| | " + " | ".join(points) + " |", "|---|" + "---:|" * len(points)]
+    for name in (k for k in (rows[0] if rows else {}) if k != "point"):
+        lines.append(f"| {name} | " + " | ".join(f"{row[name]:.3f}" for row in rows) + " |")
+    return "\n".join(lines)
 
 
 def paper_setting() -> None:
@@ -114,8 +126,7 @@ with figure_col:
 
 with numbers_col:
     st.subheader("What the reflection keeps")
-    table = pd.DataFrame(scene.readouts()).set_index("point")
-    st.dataframe(table.T.style.format("{:.3f}"), width="stretch")
+    st.markdown(readouts_table(scene.readouts()))
     if abs(alpha - 2.0) < 1e-9 and abs(beta - 1.0) < 1e-9:
         st.caption("At α = 2, β = 1: ‖x′‖ = ‖x‖, x′·axis = x·axis, and the two chords are equal.")
     else:

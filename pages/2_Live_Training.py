@@ -29,6 +29,7 @@ with st.spinner("Loading the training core…"):
     from symsynth.synthesis import METHODS
     from symsynth.train import MODELS, TrainConfig, Trainer, TrainingDiverged
     from symsynth.viz import (
+        STILL_PLACEHOLDERS_CSS,
         FixedProjection,
         figure_json,
         frame_from_snapshot,
@@ -432,6 +433,14 @@ url_notes = load_url_state()
 st.session_state.setdefault("lt_playing", False)
 cap_torch_threads()
 
+# Streamlit fades an element as stale (to opacity 0.33, after 0.5 s) until the running script sends
+# it again; every tick trains before it redraws, so the live view and its charts would fade and
+# flash back on every tick. They are live by design: never faded. (And the placeholders of
+# elements still loading are held still: see STILL_PLACEHOLDERS_CSS.)
+st.html(
+    "<style>.st-key-lt_live [data-stale='true'], .st-key-lt_charts [data-stale='true']"
+    f" {{ opacity: 1 !important; transition: none !important; }} {STILL_PLACEHOLDERS_CSS}</style>"
+)
 st.title("Live Training")
 st.markdown(
     "Train a small embedder and watch the **synthetic points** (red rings, dashed in 2-D) and the "
@@ -439,13 +448,6 @@ st.markdown(
     "classes. Switch synthesis between *none*, *symm* and *ee* to compare."
 )
 
-# Streamlit fades an element as stale (to opacity 0.33, after 0.5 s) until the running script sends
-# it again; every tick trains before it redraws, so the live view and its charts would fade and
-# flash back on every tick. They are live by design: never faded.
-st.html(
-    "<style>.st-key-lt_live [data-stale='true'], .st-key-lt_charts [data-stale='true']"
-    " { opacity: 1 !important; transition: none !important; }</style>"
-)
 
 with st.sidebar:
     st.header("Setup")

@@ -31,6 +31,9 @@ with st.spinner("Loading the training core…"):
     from symsynth.synthesis import METHODS
     from symsynth.train import TrainConfig
     from symsynth.viz.compare import curves_figure, embedding_grid, html_page, metric_bars
+    from symsynth.viz.style import STILL_PLACEHOLDERS_CSS
+
+st.html(f"<style>{STILL_PLACEHOLDERS_CSS}</style>")  # placeholders held still
 
 TICK_SECONDS = 0.1  # pause between two runs of a comparison (each tick trains one run)
 DIMS = (2, 3, 8, 16, 32, 64, 128)

@@ -32,6 +32,9 @@ with st.spinner("Loading the training core…"):
         pca_coordinates,
         thumbnails_figure,
     )
+    from symsynth.viz.style import STILL_PLACEHOLDERS_CSS
+
+st.html(f"<style>{STILL_PLACEHOLDERS_CSS}</style>")  # placeholders held still
 
 MAX_ITEMS = 2000  # beyond this many held-out items, the trainer's fixed evaluation subset
 K_MAX = 10
