@@ -8,7 +8,9 @@
 // asked of the scene itself: plotly writes a turned camera into the layout only when the mouse
 // is released over the canvas, so a drag released beside the chart would otherwise be undone.
 // A figure arriving during a drag waits for the drag to end, and a figure identical to the one
-// drawn is skipped (the server resends unchanged charts on every tick).
+// drawn is skipped (the server resends unchanged charts on every tick). The cameras are also
+// kept outside the chart, by uirevision and scene: Streamlit sometimes remounts the element
+// (seen when Play is pressed), and the new chart then opens with the view the user left.
 //
 // A figure may carry plotly animation frames: the earlier snapshots of the training chunk that
 // produced it, each holding the moving traces (all but the first). They are drawn one after
@@ -22,6 +24,7 @@
 
 const MIN_FRAME_MS = 40;
 const MAX_FRAME_MS = 250;
+const CAMERAS = (window.symsynthCameras ||= {}); // uirevision -> scene name -> camera
 
 export default function (component) {
   const { data, parentElement } = component;
@@ -33,8 +36,10 @@ export default function (component) {
     div.queue = [];
     parentElement.appendChild(div);
     div.addEventListener("pointerdown", () => { div.dragging = true; });
+    div.addEventListener("wheel", () => remember(div), { passive: true });
     window.addEventListener("pointerup", () => {
       div.dragging = false;
+      remember(div);
       play(div);
     });
   }
@@ -76,17 +81,23 @@ function play(div, tries = 0) {
   }
 }
 
+// Note the cameras on screen (plotly's live 3-D scenes) under the chart's uirevision.
+function remember(div) {
+  const shown = div.isConnected && div._fullLayout; // not a chart Streamlit has removed
+  if (!shown || !div.layout || div.layout.uirevision === undefined) return;
+  const cameras = (CAMERAS[div.layout.uirevision] ||= {});
+  for (const name of Object.keys(shown)) {
+    const scene = /^scene\d*$/.test(name) && shown[name]._scene;
+    if (scene) cameras[name] = scene.getCamera();
+  }
+}
+
 function draw(div, figure) {
   const layout = { ...(figure.layout || {}) };
   delete layout.template; // Streamlit's template holds colour placeholders only st.plotly_chart fills
-  const shown = div._fullLayout;
-  if (shown && div.layout && div.layout.uirevision === layout.uirevision) {
-    for (const name of Object.keys(shown)) {
-      const scene = /^scene\d*$/.test(name) && shown[name]._scene; // plotly's live 3-D scene
-      if (scene && layout[name] && !layout[name].camera) {
-        layout[name] = { ...layout[name], camera: scene.getCamera() };
-      }
-    }
+  remember(div);
+  for (const [name, camera] of Object.entries(CAMERAS[layout.uirevision] || {})) {
+    if (layout[name] && !layout[name].camera) layout[name] = { ...layout[name], camera };
   }
   window.Plotly.react(div, figure.data, layout, { displaylogo: false, responsive: true });
   div.dataset.updates = String(Number(div.dataset.updates || 0) + 1);
