@@ -7,9 +7,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from symsynth.viz import circle_point, reflection_figure, reflection_scene, similarity_heatmap
+from symsynth.viz import (
+    STILL_PLACEHOLDERS_CSS,
+    circle_point,
+    reflection_figure,
+    reflection_scene,
+    similarity_heatmap,
+)
 
 st.set_page_config(page_title="symsynth · Symmetrical Synthesis", layout="wide")
+st.html(f"<style>{STILL_PLACEHOLDERS_CSS}</style>")  # placeholders held still
 
 PAPER = "https://arxiv.org/abs/2001.11658"
 # Streamlit's multipage app: app.py is Home, every script in pages/ is a page (a new file in
@@ -20,15 +27,24 @@ PAGES = sorted(Path(__file__).parent.joinpath("pages").glob("*.py"))
 @st.cache_resource(show_spinner=False)
 def warm_up_training_core() -> threading.Thread:
     """Once per server process, import the training core in a background thread (torch, and the
-    optimiser's one-off import of torch._dynamo: about 5 s together on 2 cores), so a visitor who
-    starts here does not wait for it on the training pages. The thread never calls streamlit."""
+    optimiser's one-off import of torch._dynamo: about 5 s together on 2 cores) and load the
+    compiled mining loops (about 1 s; compiling them, the first time on a machine, ~12 s), so a
+    visitor who starts here does not wait for it on the training pages. The thread never calls
+    streamlit."""
 
     def work() -> None:
         import torch
 
         import symsynth.train  # noqa: F401  (the import is the work)
+        from symsynth.mining import warm_up
 
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        warm_up()
+
+    # scikit-learn imports pandas, and plotly reads pandas from sys.modules without the import
+    # lock while it validates a figure: a pandas still being imported by the thread reached the
+    # page's figures half-initialised ("partially initialized module 'pandas'", seen in tests)
+    import pandas  # noqa: F401
 
     thread = threading.Thread(target=work, name="symsynth-warm-up", daemon=True)
     thread.start()
