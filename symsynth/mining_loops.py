@@ -18,9 +18,9 @@ coefficients themselves (and their derivatives) stay in :mod:`symsynth.synthesis
 arithmetic is in the same order as the batched path, which the tests hold these loops to.
 
 Compiled by numba on first use and cached on disk (in ``__pycache__`` beside this file, or
-numba's per-user cache where that is read-only): the first compile for float32 took about 12 s
-on the 2-core development machine (busy), loading it in a later process about 1.3 s (numba's
-import included); ``mining.warm_up`` does either ahead of time.
+numba's per-user cache where that is read-only): the first compile for float32 took 10.5 s on
+the 2-core development machine (12.4 s while it was busy), loading it in a later process
+0.8–1.3 s (numba's import included); ``mining.warm_up`` does either ahead of time.
 """
 
 from __future__ import annotations
