@@ -448,7 +448,6 @@ st.markdown(
     "classes. Switch synthesis between *none*, *symm* and *ee* to compare."
 )
 
-
 with st.sidebar:
     st.header("Setup")
     st.selectbox(
