@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -257,6 +258,18 @@ class _How:
     n_inner: int
     normalize: bool  # ee: normalise the interpolants (the embeddings are unit-norm)
 
+    @property
+    def coefficients(self) -> tuple:
+        """The arguments of ``synthesis.coefficient_planes`` after Γ."""
+        return self.synthesis, self.alpha, self.beta, self.n_inner, self.normalize
+
+    def loops(self, block: bool) -> tuple:
+        """The settings as :mod:`symsynth.mining_loops` takes them."""
+        return (
+            self.synthesis == "symm", self.alpha, self.beta, self.n_inner, self.normalize,
+            self.mode == "pair", block, self.metric == "euclidean",
+        )  # fmt: skip
+
 
 def _choose(s: Tensor, sq: Tensor | None, sq_rows: Tensor | None, pair: bool):
     """The hardest member pair of every entry from the dot products ``s`` [Gr, Gc, R, N]
@@ -289,67 +302,32 @@ class _MinedScores(torch.autograd.Function):
     the choice (``_choose``), the latter without a gradient.
 
     Backward, by hand, onto the Gram matrix G = E·Eᵀ and then, in one product, onto the
-    embeddings: dE = (dG + dGᵀ)·E. The gradient of the plain entries goes to their Gram
-    entries; that of the chosen scores to the blocks they read (L_i R_j), to the chosen
+    embeddings: dE = dG·E with dG symmetric. The gradient of the plain entries goes to their
+    Gram entries; that of the chosen scores to the blocks they read (L_i R_j), to the chosen
     members' coefficients and squared norms, and through those — W and ‖member‖² depend on the
-    pair's own Gram matrix Γ — to the pairs' 2×2 diagonal blocks of G, with
-    ``coefficient_vjp`` (the product with ∂W/∂Γ, in closed form for symm).
+    pair's own Gram matrix Γ — to the pairs' 2×2 diagonal blocks of G, with the derivatives of
+    ``synthesis``' formulas (``coefficient_vjp``).
 
-    The entry-wise work runs as two compiled loops on CPU float32/float64
-    (:mod:`symsynth.mining_loops`) and as batched torch ops elsewhere (``_batched_forward``,
-    ``_batched_backward``); the tests hold both to the explicit points."""
+    On CPU float32/float64 all of it between the two products runs as two compiled loops
+    (:mod:`symsynth.mining_loops`, ``_loops_forward``, ``_loops_backward``), elsewhere as
+    batched torch ops (``_batched_forward``, ``_batched_backward``); the tests hold both to the
+    explicit points."""
 
     @staticmethod
-    def forward(ctx, embeddings, negative, how, block):  # noqa: D102
+    def forward(ctx, embeddings, labels, how, block):  # noqa: D102
         gram = embeddings @ embeddings.T
-        euclidean = how.metric == "euclidean"
-        pg = _pair_blocks(gram)  # Γ[i, j, m] = (2m + i)·(2m + j)
-        gamma = (*pg[0].unbind(), pg[1, 1])  # aa, ap, pp
-        args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-        w = coefficient_planes(*gamma, *args)
-        sq, ww = _squared_norms(w, pg) if euclidean else (None, None)
-        loops = _use_loops(gram)
-        if loops:
-            score, choice = _loops_forward(gram, w, sq, negative, how, block)
-            kept = None
-        else:
-            score, choice, kept = _batched_forward(gram, w, sq, negative, how, block)
-        ctx.save_for_backward(embeddings, w, choice, negative)
-        ctx.how, ctx.block, ctx.loops = how, block, loops
-        ctx.kept = gram, pg, gamma, ww, kept  # intermediates the backward reads again
+        ctx.how, ctx.block, ctx.loops = how, block, _use_loops(gram)
+        run = _loops_forward if ctx.loops else _batched_forward
+        score, choice, ctx.kept = run(gram, labels, how, block)  # kept: what the backward reads
+        ctx.save_for_backward(embeddings)
         ctx.mark_non_differentiable(choice)
         return score, choice
 
     @staticmethod
     def backward(ctx, grad, _):  # noqa: D102
-        embeddings, w, choice, negative = ctx.saved_tensors
-        gram, pg, gamma, ww, kept = ctx.kept
-        how, euclidean = ctx.how, ctx.how.metric == "euclidean"
-        grad = grad.contiguous()
-        parts = (grad, gram, w, choice, negative, how, ctx.block)
-        if ctx.loops:
-            d_gram, d_w, d_sq = _loops_backward(*parts)
-        else:
-            d_gram, d_w, d_sq = _batched_backward(*parts, kept)
-        # the coefficients (and squared norms) depend on each pair's own Gram matrix Γ; the loops
-        # keep d_gram symmetric, so there a Γ entry's gradient goes on both sides of the diagonal
-        d_pg = _pair_blocks(d_gram)  # a view of Γ's gradient
-        twice = 2 if ctx.loops else 1
-        varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
-        if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij (symmetric in i, j)
-            d_sq = d_sq.view(w.shape[0], 1, 1, w.shape[2])
-            d_pg.sub_((d_sq * ww).sum(0), alpha=twice)
-            if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
-                d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
-        if varying:
-            args = (how.synthesis, how.alpha, how.beta, how.n_inner, how.normalize)
-            d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *args)
-            d_pg[0, 0].add_(d_aa, alpha=twice)
-            d_pg[1, 1].add_(d_pp, alpha=twice)
-            d_pg[0, 1].add_(d_ap)
-            if ctx.loops:
-                d_pg[1, 0].add_(d_ap)
-        return (d_gram if ctx.loops else d_gram + d_gram.T) @ embeddings, None, None, None
+        (embeddings,) = ctx.saved_tensors
+        run = _loops_backward if ctx.loops else _batched_backward
+        return run(grad.contiguous(), ctx.kept, ctx.how, ctx.block) @ embeddings, None, None, None
 
 
 USE_LOOPS = True  # the compiled loops on CPU float32/float64; False: batched torch ops everywhere
@@ -370,40 +348,46 @@ def _use_loops(gram: Tensor) -> bool:
     return USE_LOOPS and gram.device.type == "cpu" and gram.dtype in (torch.float32, torch.float64)
 
 
-def _loops_forward(gram, w, sq, negative, how, block):
-    """``_MinedScores``' forward entries with :func:`symsynth.mining_loops.forward`."""
+def _loops_forward(gram, labels, how, block):
+    """``_MinedScores``' forward with :func:`symsynth.mining_loops.forward` on NumPy views:
+    the coefficients, the plain scores and the mined ones, in one call."""
     from symsynth import mining_loops  # numba: imported, and compiled, on first use
 
+    g = gram.numpy()
+    b, m = g.shape[0], g.shape[0] // 2
     pair, euclidean = how.mode == "pair", how.metric == "euclidean"
-    score = _score(gram, how.metric, _FIRSTS, _SECONDS) if block else _score(gram, how.metric)
-    score = score.contiguous() if block or euclidean else score.clone()  # dot: gram itself
-    choice = torch.empty(negative.shape, dtype=torch.long)  # the loops write every entry
-    sq = w.new_empty(0, 0) if sq is None else sq
+    w = np.empty((group_size(how.synthesis, how.n_inner), 2, m), g.dtype)
+    sq = np.empty((w.shape[0] if euclidean else 0, m), g.dtype)
+    negative = np.empty((m if pair else b, m), np.bool_)
+    score = np.empty((m, m) if block else (b, b), g.dtype)
+    choice = np.empty(negative.shape, np.int64)
     mining_loops.forward(
-        gram.numpy(), w.numpy(), sq.numpy(), negative.numpy(), pair, block, euclidean,
-        score.numpy(), choice.numpy(),
+        g, np.ascontiguousarray(labels.numpy(), np.int64), *how.loops(block),
+        w, sq, negative, score, choice,
     )  # fmt: skip
-    return score, choice
+    return torch.from_numpy(score), torch.from_numpy(choice), (g, w, choice, negative)
 
 
-def _loops_backward(grad, gram, w, choice, negative, how, block):
-    """``_MinedScores``' backward entries with :func:`symsynth.mining_loops.backward`:
-    the gradient of G (plain entries and chosen blocks), of W and of −‖member‖²."""
+def _loops_backward(grad, kept, how, block):
+    """``_MinedScores``' backward with :func:`symsynth.mining_loops.backward`: dG, symmetric."""
     from symsynth import mining_loops
 
-    pair, euclidean = how.mode == "pair", how.metric == "euclidean"
-    d_gram, d_w = gram.new_zeros(gram.shape), torch.zeros_like(w)
-    d_sq = w.new_zeros(w.shape[0], w.shape[2])
+    g, w, choice, negative = kept
+    d_gram = np.zeros_like(g)
     mining_loops.backward(
-        grad.numpy(), gram.numpy(), w.numpy(), choice.numpy(), negative.numpy(), pair, block,
-        euclidean, d_gram.numpy(), d_w.numpy(), d_sq.numpy(),
+        grad.numpy(), g, w, choice, negative, *how.loops(block), d_gram
     )  # fmt: skip
-    return d_gram, d_w, d_sq
+    return torch.from_numpy(d_gram)
 
 
-def _batched_forward(gram, w, sq, negative, how, block):
-    """``_MinedScores``' forward entries in batched torch ops; also what the backward reuses."""
+def _batched_forward(gram, labels, how, block):
+    """``_MinedScores``' forward in batched torch ops; also what the backward reuses."""
     pair, euclidean = how.mode == "pair", how.metric == "euclidean"
+    negative = _group_negatives(labels, how.mode)
+    pg = _pair_blocks(gram)  # Γ[i, j, m] = (2m + i)·(2m + j)
+    gamma = (*pg[0].unbind(), pg[1, 1])  # aa, ap, pp
+    w = coefficient_planes(*gamma, *how.coefficients)
+    sq, ww = _squared_norms(w, pg) if euclidean else (None, None)
     w_cols = w.unbind(1)  # W[:, j]
     cols = _block_views(gram, how.mode)  # blocks[i, j] as [R, N] views, at i·2 + j
     if pair:
@@ -420,14 +404,15 @@ def _batched_forward(gram, w, sq, negative, how, block):
         score = score if euclidean else score.clone()  # dot: a view of gram itself
         for entries in _block_views(score, how.mode):
             torch.where(negative, hard, entries, out=entries)
-    return score, choice, (w_cols, cols)
+    return score, choice, (gram, pg, gamma, w, ww, w_cols, cols, choice, negative)
 
 
-def _batched_backward(grad, gram, w, choice, negative, how, block, kept):
-    """``_MinedScores``' backward entries in batched torch ops: the gradient of G (plain
-    entries and chosen blocks), of W and of −‖member‖² (summed per member with
-    ``scatter_add_``). All [R, N] work on a [B, B] matrix goes through its ``_block_views``."""
-    w_cols, cols = kept
+def _batched_backward(grad, kept, how, block):
+    """``_MinedScores``' backward in batched torch ops: the gradient of G (plain entries and
+    chosen blocks), of W and of −‖member‖² (summed per member with ``scatter_add_``), then
+    through W and ‖member‖² onto each pair's Γ. All [R, N] work on a [B, B] matrix goes
+    through its ``_block_views``. Returns dG + dGᵀ."""
+    gram, pg, gamma, w, ww, w_cols, cols, choice, negative = kept
     pair, euclidean = how.mode == "pair", how.metric == "euclidean"
     g, m = w.shape[0], w.shape[2]
     # the plain entries: G itself, or 2G − diag_i − diag_j
@@ -477,12 +462,23 @@ def _batched_backward(grad, gram, w, choice, negative, how, block, kept):
         for entries, c_j, w_j, d_w_j in zip(views, cols, w_cols, d_w_cols, strict=True):
             entries.addcmul_(d_dot, w_j.gather(0, gc))  # R_j[r, n] = W[gc, j, n]
             d_w_j.scatter_add_(0, gc, c_j * d_dot)
-    d_sq = None
-    if euclidean:
+    # W and ‖member‖² depend on each pair's own Gram matrix Γ
+    d_pg = _pair_blocks(d_gram)  # a view of Γ's gradient
+    varying = how.synthesis == "symm" or how.normalize  # W depends on Γ
+    if euclidean:  # ‖member‖² = Σ_ij W_i W_j Γ_ij (symmetric in i, j)
         d_sq = w.new_zeros(g, m).scatter_add_(0, gc, d_hard)
         if pair:
             d_sq.T.scatter_add_(1, gl, d_hard)
-    return d_gram, d_w, d_sq
+        d_sq = d_sq.view(g, 1, 1, m)
+        d_pg.sub_((d_sq * ww).sum(0))
+        if varying:  # ∂/∂W_i = Σ_j (Γ_ij + Γ_ji) W_j
+            d_w.sub_((d_sq * (pg + pg.transpose(0, 1)) * w.unsqueeze(1)).sum(2))
+    if varying:
+        d_aa, d_ap, d_pp = coefficient_vjp(d_w, *gamma, *how.coefficients)
+        d_pg[0, 0].add_(d_aa)
+        d_pg[1, 1].add_(d_pp)
+        d_pg[0, 1].add_(d_ap)
+    return d_gram + d_gram.T
 
 
 def _mined(
@@ -492,7 +488,7 @@ def _mined(
     """``_MinedScores`` on this batch: the scores and the choice."""
     normalize = synthesis == "ee" and is_normalized(embeddings)
     how = _How(synthesis, mode, metric, alpha, beta, n_inner, normalize)
-    return _MinedScores.apply(embeddings, _group_negatives(labels, mode), how, block)
+    return _MinedScores.apply(embeddings, labels, how, block)
 
 
 def _explicit_hardest(

@@ -1,21 +1,24 @@
 """Hard negative pair mining on the CPU as two compiled loops, entry by entry (numba).
 
 On a CPU the batched torch path of :class:`symsynth.mining._MinedScores` spends its time on
-dispatching about 120 small ops, not on arithmetic: at B = 128 its forward and backward took
-~1.8 ms for about a million multiply-adds, against ~0.9 ms with these loops (same process, one
-thread). They do the same work with one pass over the [R, N] entries each (R: row pairs, or
-points in anchor mode; N: column pairs), in the notation of ``mining._MinedScores``:
+dispatching small ops, 5–15 µs each, not on arithmetic: at B = 80 (a digits batch) its forward
+and backward dispatched about 125 ops for some 10⁵ multiply-adds. These two loops do all the
+work between the Gram product and the embeddings' gradient product in one call each
+direction, in the notation of ``mining._MinedScores`` (R: row pairs, or points in anchor mode;
+N: column pairs):
 
     member g of pair m:   W[g, 0, m]·a_m + W[g, 1, m]·p_m
     dot[r, n]  = Σ_ij L_i · G[row_i, 2n + j] · R_j     (L = W[gl, :, r], R = W[gc, :, n];
                                                          anchor mode: row_0 = r, L = (1))
     score      = dot, or 2·dot − ‖u‖² − ‖v‖²  (euclidean; ‖member‖² = ``sq``)
 
-``forward`` takes the hardest (gl, gc) of every different-label entry, the first on ties, and
-writes its score over the plain scores; ``backward`` sends the gradient of every entry to the
-Gram entries it read and to the chosen members' coefficients and squared norms. The
-coefficients themselves (and their derivatives) stay in :mod:`symsynth.synthesis`; the
-arithmetic is in the same order as the batched path, which the tests hold these loops to.
+``forward`` computes every pair's coefficients W (and squared norms) from its own Gram entries,
+the plain scores, and the hardest (gl, gc) of every different-label entry, the first on ties,
+written over the plain scores; ``backward`` sends the gradient of every entry to the Gram
+entries it read and to the chosen members' coefficients and squared norms, and from those to
+the pairs' own Gram entries. The coefficient formulas and their derivatives are the functions
+of :mod:`symsynth.synthesis`, compiled in here; the arithmetic follows the batched path, which
+the tests hold these loops to.
 
 Compiled by numba on first use and cached on disk (in ``__pycache__`` beside this file, or
 numba's per-user cache where that is read-only): the first compile for float32 took 10.5 s on
@@ -28,6 +31,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from symsynth import synthesis
+
+# numba's disk cache is keyed on this file alone, not on synthesis.py, whose formulas the loops
+# compile in: tests/test_mining_loops.py holds this fingerprint of them, so changing a formula
+# means changing this line too, and numba then compiles afresh.
+FORMULAS = "d35b0635"
+_reflection = njit(synthesis.reflection_coefficients)
+_reflection_slopes = njit(synthesis.reflection_slopes)
+_interpolant = njit(synthesis.interpolant_scale)
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _member_pairs(g):  # pragma: no cover
@@ -37,15 +50,57 @@ def _member_pairs(g):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def forward(gram, w, sq, negative, pair, block, euclidean, score, choice):  # pragma: no cover
-    """Write the hardest group-pair score of every ``negative`` entry into ``score`` ([B, B];
-    block: the a_r × p_n quarter [M, M]) and its member pair gl·G + gc into ``choice``.
+def _coefficients(gram, symm, alpha, beta, n_inner, normalize, w, sq):  # pragma: no cover
+    """W [G, 2, M] pair by pair from the pairs' Gram entries, as
+    ``synthesis.coefficient_planes`` lays it out (a, p, then the synthetic members), and, when
+    ``sq`` has rows, every member's squared norm Σ_ij W_i W_j Γ_ij [G, M]."""
+    g, m = w.shape[0], w.shape[2]
+    for k in range(m):
+        a, p = 2 * k, 2 * k + 1
+        aa, ap, pp = gram[a, a], gram[a, p], gram[p, p]
+        w[:2, :, k] = 0.0
+        w[0, 0, k] = 1.0
+        w[1, 1, k] = 1.0
+        if symm:  # a' = c_x·a + ca_a·p (a about p), p' = ca_p·a + c_x·p
+            c_x, ca_a = _reflection(ap, pp, alpha, beta)
+            w[2, 0, k], w[2, 1, k] = c_x, ca_a
+            w[3, 0, k], w[3, 1, k] = _reflection(ap, aa, alpha, beta)[1], c_x
+        else:  # ee: (1 − t)·a + t·p, unit-norm if normalize
+            for i in range(n_inner):
+                t = (i + 1) / (n_inner + 1)
+                scale = _interpolant(aa, ap, pp, t)[0] if normalize else 1.0
+                w[2 + i, 0, k], w[2 + i, 1, k] = (1 - t) * scale, t * scale
+        for h in range(g if sq.shape[0] else 0):
+            w0, w1 = w[h, 0, k], w[h, 1, k]
+            sq[h, k] = (w0 * w0 * aa + w0 * w1 * ap) + (w1 * w0 * gram[p, a] + w1 * w1 * pp)
+
+
+@njit(cache=True, nogil=True)
+def forward(
+    gram, labels, symm, alpha, beta, n_inner, normalize, pair, block, euclidean,
+    w, sq, negative, score, choice,
+):  # fmt: skip  # pragma: no cover
+    """Fill, from the Gram matrix and the labels: ``w`` and ``sq`` (``_coefficients``; sq has no
+    rows for dot products), ``negative`` [R, N] (row r and column pair n differ in label),
+    ``score`` ([B, B], or block: the a_r × p_n quarter [M, M]) with the plain scores and over
+    them the hardest group-pair score of every negative entry, and ``choice`` with that entry's
+    member pair gl·G + gc.
 
     Row by row, with the column pairs n innermost: loops over whole contiguous rows, which
     numba vectorises (the max as a compare and select). In pair mode the hardest pair between
     two groups is the same either way round: an entry below the diagonal takes the score and
     the mirrored choice (gl ↔ gc) of the one above it, so ``backward`` visits each once."""
+    _coefficients(gram, symm, alpha, beta, n_inner, normalize, w, sq)
     g, m = w.shape[0], w.shape[2]
+    for r in range(negative.shape[0]):
+        label = labels[2 * r] if pair else labels[r]
+        for n in range(m):
+            negative[r, n] = label != labels[2 * n]
+    for i in range(score.shape[0]):  # G, or 2G − diag − diag (block: rows a_r, columns p_n)
+        for j in range(score.shape[1]):
+            u, v = (2 * i, 2 * j + 1) if block else (i, j)
+            plain = gram[u, v]
+            score[i, j] = (plain + plain - gram[u, u]) - gram[v, v] if euclidean else plain
     even = np.ascontiguousarray(gram[:, 0::2])  # G[i, 2n]: · a_n
     odd = np.ascontiguousarray(gram[:, 1::2])  # G[i, 2n + 1]: · p_n
     t0, t1 = np.empty(m, gram.dtype), np.empty(m, gram.dtype)  # u · a_n, u · p_n
@@ -136,12 +191,14 @@ def _chosen_grad(grad, r, n, pair, block):  # pragma: no cover
 
 @njit(cache=True, nogil=True)
 def backward(
-    grad, gram, w, choice, negative, pair, block, euclidean, d_gram, d_w, d_sq
-):  # pragma: no cover
-    """Accumulate the gradient ``grad`` of the scores into ``d_gram`` [B, B] (symmetrised: the
-    gradient of the embeddings is d_gram · E), ``d_w`` [G, 2, M] and ``d_sq`` [G, M] (the
-    gradient of −‖member‖²), all zero on entry."""
+    grad, gram, w, choice, negative, symm, alpha, beta, n_inner, normalize, pair, block,
+    euclidean, d_gram,
+):  # fmt: skip  # pragma: no cover
+    """Accumulate the gradient ``grad`` of the scores into ``d_gram`` [B, B], zero on entry and
+    kept symmetric, so that the gradient of the embeddings is d_gram · E: first every entry's
+    (into d_gram, and into the gradients of W and of −‖member‖²), then ``_through_coefficients``."""
     g, m = w.shape[0], w.shape[2]
+    d_w, d_sq = np.zeros_like(w), np.zeros((g, m), w.dtype)
     gl_of, gc_of = _member_pairs(g)
     for r in range(negative.shape[0]):
         a = 2 * r if pair else r
@@ -185,3 +242,47 @@ def backward(
                     _add(d_gram, a, a, -dh)  # the anchor's own −‖u‖²
             if euclidean:
                 d_sq[gc, n] += dh
+    _through_coefficients(
+        gram, w, d_w, d_sq, symm, alpha, beta, n_inner, normalize, euclidean, d_gram
+    )
+
+
+@njit(cache=True, nogil=True)
+def _through_coefficients(
+    gram, w, d_w, d_sq, symm, alpha, beta, n_inner, normalize, euclidean, d_gram
+):  # pragma: no cover
+    """The gradients of W and of −‖member‖² onto each pair's own Gram entries Γ, through
+    ‖member‖² = Σ_ij W_i W_j Γ_ij and the derivatives of ``synthesis``' coefficient formulas
+    (``synthesis.coefficient_vjp``, pair by pair), added to both sides of d_gram's diagonal."""
+    g, m = w.shape[0], w.shape[2]
+    for k in range(m):
+        a, p = 2 * k, 2 * k + 1
+        aa, ap, pa, pp = gram[a, a], gram[a, p], gram[p, a], gram[p, p]
+        sq_aa = sq_ap = sq_pp = 0.0  # ∂(−Σ_h d_sq_h ‖member h‖²)/∂Γ, one side
+        for h in range(g if euclidean else 0):
+            ds, w0, w1 = d_sq[h, k], w[h, 0, k], w[h, 1, k]
+            sq_aa -= ds * w0 * w0
+            sq_ap -= ds * w0 * w1
+            sq_pp -= ds * w1 * w1
+            d_w[h, 0, k] -= ds * ((aa + aa) * w0 + (ap + pa) * w1)  # Σ_j (Γ_ij + Γ_ji) W_j
+            d_w[h, 1, k] -= ds * ((pa + ap) * w0 + (pp + pp) * w1)
+        v_aa = v_ap = v_pp = 0.0  # through W
+        if symm:  # W[2, 1] = ca_a(ap, pp), W[3, 0] = ca_p(ap, aa)
+            d_xa, d_axis = _reflection_slopes(ap, pp, alpha, beta)
+            v_ap += d_w[2, 1, k] * d_xa
+            v_pp += d_w[2, 1, k] * d_axis
+            d_xa, d_axis = _reflection_slopes(ap, aa, alpha, beta)
+            v_ap += d_w[3, 0, k] * d_xa
+            v_aa += d_w[3, 0, k] * d_axis
+        elif normalize:  # W[2 + i] = ((1 − t), t) · scale(n²(Γ))
+            for i in range(n_inner):
+                t = (i + 1) / (n_inner + 1)
+                _, d_scale, (s_aa, s_ap, s_pp) = _interpolant(aa, ap, pp, t)
+                d_n2 = ((1 - t) * d_w[2 + i, 0, k] + t * d_w[2 + i, 1, k]) * d_scale
+                v_aa += d_n2 * s_aa
+                v_ap += d_n2 * s_ap
+                v_pp += d_n2 * s_pp
+        d_gram[a, a] += 2 * (sq_aa + v_aa)
+        d_gram[p, p] += 2 * (sq_pp + v_pp)
+        d_gram[a, p] += 2 * sq_ap + v_ap
+        d_gram[p, a] += 2 * sq_ap + v_ap

@@ -36,21 +36,34 @@ _EPS = 1e-12
 _NORMALISED_TOL = 1e-4
 
 
-def _reflection_coefficients(
-    xa: Tensor, aa: Tensor, alpha: float, beta: float
-) -> tuple[Tensor, Tensor]:
-    """Coefficients (c_x, c_a) with sym(x; a) = c_x·x + c_a·a, from x·a and ‖a‖²."""
-    c_x = torch.full_like(xa, beta * (1.0 - alpha))
-    c_a = alpha * beta * xa / aa.clamp_min(_EPS)
-    return c_x, c_a
+# The formulas below are plain arithmetic on their arguments, with no calls: the same lines run
+# on torch tensors (with autograd, on any device) and, compiled by numba, inside the CPU loops of
+# symsynth.mining_loops. max(x, ε) is written x + (ε − x)·[x < ε] for that reason.
 
 
-def _reflection_derivatives(xa: Tensor, aa: Tensor, alpha: float, beta: float):
-    """∂c_a/∂(x·a) = αβ/‖a‖² and ∂c_a/∂‖a‖² = −αβ (x·a)/‖a‖⁴ of :func:`_reflection_coefficients`
+def reflection_coefficients(xa, aa, alpha: float, beta: float):
+    """Coefficients (c_x, c_a) with sym(x; a) = c_x·x + c_a·a, from x·a and ‖a‖² (clamped at ε):
+    c_x = β(1 − α), a number, and c_a = αβ (x·a) / ‖a‖²."""
+    aa_c = aa + (_EPS - aa) * (aa < _EPS)
+    return beta * (1.0 - alpha), alpha * beta * xa / aa_c
+
+
+def reflection_slopes(xa, aa, alpha: float, beta: float):
+    """∂c_a/∂(x·a) = αβ/‖a‖² and ∂c_a/∂‖a‖² = −αβ (x·a)/‖a‖⁴ of :func:`reflection_coefficients`
     (c_x is a constant); the second is 0 where ‖a‖² is clamped (an all-zero axis)."""
-    aa_c = aa.clamp_min(_EPS)
+    aa_c = aa + (_EPS - aa) * (aa < _EPS)
     d_xa = alpha * beta / aa_c
-    return d_xa, torch.where(aa >= _EPS, -d_xa * xa / aa_c, 0.0)
+    return d_xa, -d_xa * xa / aa_c * (aa >= _EPS)
+
+
+def interpolant_scale(aa, ap, pp, t: float):
+    """EE's normalisation of the interpolant (1 − t)·a + t·p, from the pair's Gram entries:
+    its squared norm n² = (1 − t)²·aa + 2t(1 − t)·ap + t²·pp, the scale 1/n (n² clamped at ε),
+    ∂scale/∂n² = −scale³/2 (0 where clamped), and ∂n²/∂(aa, ap, pp)."""
+    slopes = ((1 - t) ** 2, 2 * t * (1 - t), t * t)
+    norm2 = slopes[0] * aa + slopes[1] * ap + slopes[2] * pp
+    scale = (norm2 + (_EPS - norm2) * (norm2 < _EPS)) ** -0.5
+    return scale, -0.5 * scale**3 * (norm2 >= _EPS), slopes
 
 
 def symmetric_points(points: Tensor, axes: Tensor, alpha: float = 2.0, beta: float = 1.0) -> Tensor:
@@ -78,7 +91,7 @@ def symmetric_points(points: Tensor, axes: Tensor, alpha: float = 2.0, beta: flo
         raise ValueError(f"points must be floating point, got {points.dtype}")
     xa = (points * axes).sum(-1, keepdim=True)
     aa = (axes * axes).sum(-1, keepdim=True)
-    c_x, c_a = _reflection_coefficients(xa, aa, alpha, beta)
+    c_x, c_a = reflection_coefficients(xa, aa, alpha, beta)
     return c_x * points + c_a * axes
 
 
@@ -135,11 +148,12 @@ def coefficient_planes(
     constant = [zero] * 4  # ∂/∂(aa, ap, p·a, pp) of a constant
     if method == "symm":  # a' = sym(a; p) and p' = sym(p; a), both at once
         axes = torch.stack([pp, aa])  # ‖p‖² for a', ‖a‖² for p'
-        c_x, c_a = _reflection_coefficients(ap, axes, alpha, beta)
-        ca_a, ca_p = c_a.unbind()  # c_x = β(1 − α) is the same for both
+        c_x, c_a = reflection_coefficients(ap, axes, alpha, beta)
+        ca_a, ca_p = c_a.unbind()
+        c_x = torch.full_like(ap, c_x)  # β(1 − α), the same for both
         planes += [c_x, ca_a, ca_p, c_x]
         if jacobian:  # a' = c_x·a + ca_a(ap, pp)·p,  p' = ca_p(ap, aa)·a + c_x·p
-            d_xa, d_axis = _reflection_derivatives(ap, axes, alpha, beta)
+            d_xa, d_axis = reflection_slopes(ap, axes, alpha, beta)
             slopes += [constant] * 4  # a, p
             slopes += [constant, [zero, d_xa[0], zero, d_axis[0]]]  # a'
             slopes += [[d_axis[1], d_xa[1], zero, zero], constant]  # p'
@@ -152,11 +166,9 @@ def coefficient_planes(
             t = k / (n_inner + 1)
             scale = one
             if normalize:  # (1 − t) a + t p, divided by its norm
-                n2_slopes = ((1 - t) ** 2, 2 * t * (1 - t), 0.0, t**2)  # ∂norm2/∂Γ
-                norm2 = n2_slopes[0] * aa + n2_slopes[1] * ap + n2_slopes[3] * pp
-                scale = norm2.clamp_min(_EPS).rsqrt()
-                if jacobian:  # ∂scale/∂norm2 = −scale³/2 (0 where clamped)
-                    d_scale = torch.where(norm2 >= _EPS, -0.5 * scale**3, 0.0)
+                scale, d_scale, (s_aa, s_ap, s_pp) = interpolant_scale(aa, ap, pp, t)
+                if jacobian:  # ∂/∂(aa, ap, p·a, pp) of the norm², through the scale
+                    n2_slopes = (s_aa, s_ap, 0.0, s_pp)
                     slopes += [[c * n * d_scale for n in n2_slopes] for c in (1 - t, t)]
             planes += [(1 - t) * scale, t * scale]
     w = torch.stack(planes).view(-1, 2, *ap.shape)
@@ -194,7 +206,7 @@ def coefficient_vjp(
     if method == "symm":
         d_ca = d_w.reshape(-1, *ap.shape)[5:7]  # W[2, 1] = ca_a and W[3, 0] = ca_p, flattened
         axes = torch.stack([pp, aa])  # ‖p‖² for a', ‖a‖² for p'
-        d_xa, d_axis = _reflection_derivatives(ap, axes, alpha, beta)
+        d_xa, d_axis = reflection_slopes(ap, axes, alpha, beta)
         d_axes = d_ca * d_axis
         return d_axes[1], (d_ca * d_xa).sum(0), d_axes[0]
     args = (method, alpha, beta, n_inner, normalize)

@@ -1,6 +1,8 @@
 """The fast mining path's two backends: compiled loops (CPU float32/float64) and batched torch
 ops (everywhere else) choose the same pairs and give the same scores and gradients."""
 
+import hashlib
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from symsynth import mining
+from symsynth import mining, mining_loops, synthesis
 from symsynth.mining import mine, mined_pair_scores, mined_scores
 from tests.helpers import pair_batch
 from tests.test_mining import CASES
@@ -69,3 +71,19 @@ def test_warm_up_compiles_the_float32_loops():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip() == "[['float32'], ['float32']]"
+
+
+def test_the_loops_fingerprint_follows_synthesis_formulas():
+    """numba keys its disk cache on mining_loops.py alone; the loops compile in formulas from
+    synthesis.py, so ``FORMULAS`` (a line of mining_loops.py) has to change with them."""
+    shared = (
+        synthesis.reflection_coefficients,
+        synthesis.reflection_slopes,
+        synthesis.interpolant_scale,
+    )
+    text = repr(synthesis._EPS) + "".join(inspect.getsource(f) for f in shared)
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:8]
+    assert fingerprint == mining_loops.FORMULAS, (
+        f"synthesis.py's formulas changed: set FORMULAS = {fingerprint!r} in "
+        "symsynth/mining_loops.py, so that numba compiles the loops afresh"
+    )
