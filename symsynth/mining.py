@@ -21,15 +21,15 @@ O(B²) element-wise work instead of a (B + S) × (B + S) × D product. The whole
 Gram matrix to the [B, B] matrix the loss uses, is one autograd node, ``_MinedScores``: its
 forward computes the coefficients, all of S (laid out plane by plane: [G, G, M, M]), chooses the
 hardest member pair of every entry, and writes the chosen scores over the different-label
-entries of the plain score matrix; its backward maps the gradient back onto the Gram matrix in
-a handful of batched ops: onto the 2×2 blocks the chosen scores read, onto the chosen members'
-coefficients, and through those (``synthesis.coefficient_vjp``, in closed form for symm) onto
-each pair's own Gram entries. Autograd would spend more time on the bookkeeping of the many tiny
-ops than on the arithmetic. On the CPU (float32, float64) the entry-wise part runs as two
-compiled loops (:mod:`symsynth.mining_loops`, numba), elsewhere as batched torch ops; the tests
-hold both to each other. ``explicit=True`` materialises the points and multiplies them out
-instead, with autograd; both paths agree, gradients included (tests check it), and the app uses
-the point table to draw what was chosen.
+entries of the plain score matrix; its backward maps the gradient back onto the Gram matrix:
+onto the 2×2 blocks the chosen scores read, onto the chosen members' coefficients, and through
+those (the derivatives of ``synthesis``' formulas, in closed form) onto each pair's own Gram
+entries. Autograd would spend more time on the bookkeeping of the many tiny ops than on the
+arithmetic. On the CPU (float32, float64) everything between the two matrix products runs as
+one compiled loop each way (:mod:`symsynth.mining_loops`, numba), elsewhere as batched torch
+ops; the tests hold both to each other. ``explicit=True`` materialises the points and
+multiplies them out instead, with autograd; both paths agree, gradients included (tests check
+it), and the app uses the point table to draw what was chosen.
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ USE_LOOPS = True  # the compiled loops on CPU float32/float64; False: batched to
 
 
 def warm_up() -> None:
-    """Compile the CPU loops for float32, or load them from numba's on-disk cache: 10–12 s the
+    """Compile the CPU loops for float32, or load them from numba's on-disk cache: about 17 s the
     first time on a machine, about a second after that. Training calls them anyway; this
     only moves the wait (the app does it in the background when the server starts)."""
     e = torch.eye(4, 3, requires_grad=True)

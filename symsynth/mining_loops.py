@@ -86,8 +86,10 @@ def forward(
     them the hardest group-pair score of every negative entry, and ``choice`` with that entry's
     member pair gl·G + gc.
 
-    Row by row, with the column pairs n innermost: loops over whole contiguous rows, which
-    numba vectorises (the max as a compare and select). In pair mode the hardest pair between
+    Row by row, with the column pairs n innermost: loops over whole contiguous rows, which numba
+    vectorises. The arg-max takes two passes, the max, then the first member pair that reaches
+    it: a running max with its arg-max as one compare and select stays scalar (0.9 ns an entry
+    here, against 0.4 ns for the two passes). In pair mode the hardest pair between
     two groups is the same either way round: an entry below the diagonal takes the score and
     the mirrored choice (gl ↔ gc) of the one above it, so ``backward`` visits each once."""
     _coefficients(gram, symm, alpha, beta, n_inner, normalize, w, sq)
@@ -104,14 +106,15 @@ def forward(
     even = np.ascontiguousarray(gram[:, 0::2])  # G[i, 2n]: · a_n
     odd = np.ascontiguousarray(gram[:, 1::2])  # G[i, 2n + 1]: · p_n
     t0, t1 = np.empty(m, gram.dtype), np.empty(m, gram.dtype)  # u · a_n, u · p_n
-    s, best, arg = np.empty(m, gram.dtype), np.empty(m, gram.dtype), np.empty(m, np.int32)
+    pairs = g * g if pair else g  # member pairs (gl, gc) per entry: choice gl·G + gc
+    scores = np.empty((pairs, m), gram.dtype)  # of the row being mined, pair by pair
+    best, arg = np.empty(m, gram.dtype), np.empty(m, np.int32)
     gl_of, gc_of = _member_pairs(g)
     mirror = gc_of * g + gl_of  # choice (gl, gc) -> (gc, gl)
     for r in range(negative.shape[0]):
         a = 2 * r if pair else r  # the Gram rows of the row's originals
         b = a + 1 if pair else a
         best[:] = -np.inf
-        arg[:] = 0
         for gl in range(g if pair else 1):
             if pair:
                 l0, l1 = w[gl, 0, r], w[gl, 1, r]
@@ -123,7 +126,7 @@ def forward(
                 t0[:] = even[a]
                 t1[:] = odd[a]
             for gc in range(g):
-                w0, w1 = w[gc, 0], w[gc, 1]
+                w0, w1, s = w[gc, 0], w[gc, 1], scores[gl * g + gc]
                 for n in range(m):
                     s[n] = t0[n] * w0[n] + t1[n] * w1[n]
                 if euclidean:  # 2 u·v − ‖u‖² − ‖v‖²; an anchor's own ‖u‖² comes last
@@ -135,11 +138,13 @@ def forward(
                     else:
                         for n in range(m):
                             s[n] = s[n] + s[n] - sq_col[n]
-                choose = np.int32(gl * g + gc)
                 for n in range(m):
-                    better = s[n] > best[n]  # strictly: the first on ties
-                    best[n] = s[n] if better else best[n]
-                    arg[n] = choose if better else arg[n]
+                    best[n] = np.maximum(best[n], s[n])
+        arg[:] = pairs  # the first member pair that reaches the max: the first on ties
+        for k in range(pairs):
+            s = scores[k]
+            for n in range(m):
+                arg[n] = np.minimum(arg[n], k + pairs * np.int32(s[n] != best[n]))
         for n in range(m):
             if not negative[r, n]:
                 choice[r, n] = 0
