@@ -28,7 +28,7 @@ PAGES = sorted(Path(__file__).parent.joinpath("pages").glob("*.py"))
 def warm_up_training_core() -> threading.Thread:
     """Once per server process, import the training core in a background thread (torch, and the
     optimiser's one-off import of torch._dynamo: about 5 s together on 2 cores) and load the
-    compiled mining loops (about 1 s; compiling them, the first time on a machine, about 17 s), so a
+    compiled mining loops (about 1 s; compiling them, the first time on a machine, about 16 s), so a
     visitor who starts here does not wait for it on the training pages. The thread never calls
     streamlit."""
 

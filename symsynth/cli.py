@@ -236,7 +236,7 @@ def train(args: argparse.Namespace) -> int:
         desc=desc, unit="step", file=sys.stderr,
     )  # fmt: skip
     if config.synthesis != "none" and trainer.dist.device.type == "cpu":
-        bar.set_description_str(f"{desc}: preparing the mining loops (~17 s once per machine)")
+        bar.set_description_str(f"{desc}: preparing the mining loops (~16 s once per machine)")
         warm_up()
         bar.set_description_str(desc)
     status = 0

@@ -334,7 +334,7 @@ USE_LOOPS = True  # the compiled loops on CPU float32/float64; False: batched to
 
 
 def warm_up() -> None:
-    """Compile the CPU loops for float32, or load them from numba's on-disk cache: about 17 s the
+    """Compile the CPU loops for float32, or load them from numba's on-disk cache: about 16 s the
     first time on a machine, about a second after that. Training calls them anyway; this
     only moves the wait (the app does it in the background when the server starts)."""
     e = torch.eye(4, 3, requires_grad=True)

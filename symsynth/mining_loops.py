@@ -21,9 +21,9 @@ of :mod:`symsynth.synthesis`, compiled in here; the arithmetic follows the batch
 the tests hold these loops to.
 
 Compiled by numba on first use and cached on disk (in ``__pycache__`` beside this file, or
-numba's per-user cache where that is read-only): the first compile for float32 took 10.5 s on
-the 2-core development machine (12.4 s while it was busy), loading it in a later process
-0.8–1.3 s (numba's import included); ``mining.warm_up`` does either ahead of time.
+numba's per-user cache where that is read-only): the first compile for float32 took 16.2 s on
+the 2-core development machine (quiet), loading it in a later process about 1 s (numba's
+import included); ``mining.warm_up`` does either ahead of time.
 """
 
 from __future__ import annotations
