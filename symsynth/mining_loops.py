@@ -36,7 +36,7 @@ from symsynth import synthesis
 # numba's disk cache is keyed on this file alone, not on synthesis.py, whose formulas the loops
 # compile in: tests/test_mining_loops.py holds this fingerprint of them, so changing a formula
 # means changing this line too, and numba then compiles afresh.
-FORMULAS = "d35b0635"
+FORMULAS = "b6fe16aa"
 _reflection = njit(synthesis.reflection_coefficients)
 _reflection_slopes = njit(synthesis.reflection_slopes)
 _interpolant = njit(synthesis.interpolant_scale)

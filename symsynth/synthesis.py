@@ -41,14 +41,18 @@ _NORMALISED_TOL = 1e-4
 # symsynth.mining_loops. max(x, ε) is written x + (ε − x)·[x < ε] for that reason.
 
 
-def reflection_coefficients(xa, aa, alpha: float, beta: float):
+def reflection_coefficients(
+    xa: Tensor | float, aa: Tensor | float, alpha: float, beta: float
+) -> tuple[float, Tensor | float]:
     """Coefficients (c_x, c_a) with sym(x; a) = c_x·x + c_a·a, from x·a and ‖a‖² (clamped at ε):
     c_x = β(1 − α), a number, and c_a = αβ (x·a) / ‖a‖²."""
     aa_c = aa + (_EPS - aa) * (aa < _EPS)
     return beta * (1.0 - alpha), alpha * beta * xa / aa_c
 
 
-def reflection_slopes(xa, aa, alpha: float, beta: float):
+def reflection_slopes(
+    xa: Tensor | float, aa: Tensor | float, alpha: float, beta: float
+) -> tuple[Tensor | float, Tensor | float]:
     """∂c_a/∂(x·a) = αβ/‖a‖² and ∂c_a/∂‖a‖² = −αβ (x·a)/‖a‖⁴ of :func:`reflection_coefficients`
     (c_x is a constant); the second is 0 where ‖a‖² is clamped (an all-zero axis)."""
     aa_c = aa + (_EPS - aa) * (aa < _EPS)
@@ -56,7 +60,9 @@ def reflection_slopes(xa, aa, alpha: float, beta: float):
     return d_xa, -d_xa * xa / aa_c * (aa >= _EPS)
 
 
-def interpolant_scale(aa, ap, pp, t: float):
+def interpolant_scale(
+    aa: Tensor | float, ap: Tensor | float, pp: Tensor | float, t: float
+) -> tuple[Tensor | float, Tensor | float, tuple[float, float, float]]:
     """EE's normalisation of the interpolant (1 − t)·a + t·p, from the pair's Gram entries:
     its squared norm n² = (1 − t)²·aa + 2t(1 − t)·ap + t²·pp, the scale 1/n (n² clamped at ε),
     ∂scale/∂n² = −scale³/2 (0 where clamped), and ∂n²/∂(aa, ap, pp)."""
