@@ -33,13 +33,16 @@ from numba import njit
 
 from symsynth import synthesis
 
-# numba's disk cache is keyed on this file alone, not on synthesis.py, whose formulas the loops
-# compile in: tests/test_mining_loops.py holds this fingerprint of them, so changing a formula
-# means changing this line too, and numba then compiles afresh.
+# The formulas of synthesis.py the loops compile in. numba's disk cache is keyed on this file
+# alone, not on synthesis.py: tests/test_mining_loops.py holds FORMULAS to a fingerprint of
+# SHARED, so changing a formula means changing that line too, and numba then compiles afresh.
+SHARED = (
+    synthesis.reflection_coefficients,
+    synthesis.reflection_slopes,
+    synthesis.interpolant_scale,
+)
 FORMULAS = "b6fe16aa"
-_reflection = njit(synthesis.reflection_coefficients)
-_reflection_slopes = njit(synthesis.reflection_slopes)
-_interpolant = njit(synthesis.interpolant_scale)
+_reflection, _reflection_slopes, _interpolant = (njit(f) for f in SHARED)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -89,9 +92,9 @@ def forward(
     Row by row, with the column pairs n innermost: loops over whole contiguous rows, which numba
     vectorises. The arg-max takes two passes, the max, then the first member pair that reaches
     it: a running max with its arg-max as one compare and select stays scalar (0.9 ns an entry
-    here, against 0.4 ns for the two passes). In pair mode the hardest pair between
-    two groups is the same either way round: an entry below the diagonal takes the score and
-    the mirrored choice (gl ↔ gc) of the one above it, so ``backward`` visits each once."""
+    here, against 0.4 ns for the two passes). In pair mode the hardest pair between two groups
+    is the same either way round: an entry below the diagonal takes the score and the mirrored
+    choice (gl ↔ gc) of the one above it, so ``backward`` visits each once."""
     _coefficients(gram, symm, alpha, beta, n_inner, normalize, w, sq)
     g, m = w.shape[0], w.shape[2]
     for r in range(negative.shape[0]):

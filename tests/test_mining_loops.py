@@ -76,12 +76,8 @@ def test_warm_up_compiles_the_float32_loops():
 def test_the_loops_fingerprint_follows_synthesis_formulas():
     """numba keys its disk cache on mining_loops.py alone; the loops compile in formulas from
     synthesis.py, so ``FORMULAS`` (a line of mining_loops.py) has to change with them."""
-    shared = (
-        synthesis.reflection_coefficients,
-        synthesis.reflection_slopes,
-        synthesis.interpolant_scale,
-    )
-    text = repr(synthesis._EPS) + "".join(inspect.getsource(f) for f in shared)
+    assert all(inspect.getmodule(f) is synthesis for f in mining_loops.SHARED)
+    text = repr(synthesis._EPS) + "".join(inspect.getsource(f) for f in mining_loops.SHARED)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:8]
     assert fingerprint == mining_loops.FORMULAS, (
         f"synthesis.py's formulas changed: set FORMULAS = {fingerprint!r} in "
