@@ -1,4 +1,6 @@
-"""symsynth — Home: what Symmetrical Synthesis is, in one screen (`streamlit run app.py`)."""
+"""symsynth — the app (`streamlit run app.py`): Home, what Symmetrical Synthesis is in one
+screen, then every page in pages/ (a new script there appears in the sidebar and in Home's links
+by itself; ICONS only decorates it)."""
 
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ from symsynth.viz import (
     similarity_heatmap,
 )
 
-st.set_page_config(page_title="symsynth · Symmetrical Synthesis", layout="wide")
-st.html(f"<style>{STILL_PLACEHOLDERS_CSS}</style>")  # placeholders held still
-
 PAPER = "https://arxiv.org/abs/2001.11658"
-# Streamlit's multipage app: app.py is Home, every script in pages/ is a page (a new file in
-# pages/ appears in the sidebar and in the links below by itself).
 PAGES = sorted(Path(__file__).parent.joinpath("pages").glob("*.py"))
+ICONS = {
+    "1_Reflection_Lab": ":material/flip:",
+    "2_Live_Training": ":material/play_circle:",
+    "3_Compare_Losses": ":material/compare_arrows:",
+    "4_Embedding_Explorer": ":material/scatter_plot:",
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,62 +54,69 @@ def warm_up_training_core() -> threading.Thread:
     return thread
 
 
-def page_label(path: Path) -> str:
-    """'2_Live_Training.py' -> 'Live Training', as Streamlit names it in the sidebar."""
-    return path.stem.split("_", 1)[-1].replace("_", " ") if path.stem[0].isdigit() else path.stem
-
-
-warm_up_training_core()
-st.title("Symmetrical Synthesis for deep metric learning")
-st.markdown(
-    "Metric learning pulls same-class embeddings together and pushes other classes away, and "
-    "it learns most from **hard negatives**. *Symmetrical Synthesis* (Symm) makes hard "
-    "negatives for free, with plain algebra in the embedding space: no generator network, no "
-    "extra hyper-parameter, plug-and-play for any pair-based loss."
-)
-
-spread = st.slider(
-    "Angle between the positive pair a and p (degrees)",
-    min_value=5,
-    max_value=120,
-    value=50,
-    key="home_spread",
-    help="Class A's pair is a and p; class B's pair is n₁ and n₂, fixed.",
-)
-scene = reflection_scene(
-    [circle_point(a) for a in (20, 20 + spread, 150, 215)],
-)
-
-left, right = st.columns(2)
-with left:
-    st.subheader("1 · Reflect")
+def home() -> None:
+    """The front page: the two steps of Symm as small live figures, the paper, the pages."""
+    st.set_page_config(page_title="symsynth · Symmetrical Synthesis", layout="wide")
+    st.html(f"<style>{STILL_PLACEHOLDERS_CSS}</style>")  # placeholders held still
+    warm_up_training_core()
+    st.title("Symmetrical Synthesis for deep metric learning")
     st.markdown(
-        "Each point of a positive pair is mirrored about the line through the other: "
-        "a′ = sym(a; p) and p′ = sym(p; a) keep their norm and their similarity to the axis, "
-        "and land closer to other classes."
+        "Metric learning pulls same-class embeddings together and pushes other classes away, and "
+        "it learns most from **hard negatives**. *Symmetrical Synthesis* (Symm) makes hard "
+        "negatives for free, with plain algebra in the embedding space: no generator network, no "
+        "extra hyper-parameter, plug-and-play for any pair-based loss."
     )
-    st.plotly_chart(
-        reflection_figure(scene, mined=False, height=430), key="home_reflect", width="stretch"
-    )
-with right:
-    st.subheader("2 · Mine the hardest negative pair")
-    st.markdown(
-        "Each class now has a group of four points. Between two classes the loss uses the "
-        "closest pair over all 4 × 4 combinations, original or synthetic (outlined)."
-    )
-    st.plotly_chart(
-        reflection_figure(scene, construction=False, height=430),
-        key="home_mine",
-        width="stretch",
-    )
-    st.plotly_chart(similarity_heatmap(scene), key="home_heatmap", width="stretch")
 
-st.caption(
-    f"G. Gu and B. Ko, *Symmetrical Synthesis for Deep Metric Learning*, AAAI 2020 "
-    f"([arXiv 2001.11658]({PAPER})). Every number on these pages comes from the `symsynth` "
-    "package, the same code the command line `python -m symsynth train` runs."
-)
+    spread = st.slider(
+        "Angle between the positive pair a and p (degrees)",
+        min_value=5,
+        max_value=120,
+        value=50,
+        key="home_spread",
+        help="Class A's pair is a and p; class B's pair is n₁ and n₂, fixed.",
+    )
+    scene = reflection_scene(
+        [circle_point(a) for a in (20, 20 + spread, 150, 215)],
+    )
 
-st.subheader("Explore")
-for path in PAGES:
-    st.page_link(f"pages/{path.name}", label=page_label(path))
+    left, right = st.columns(2)
+    with left:
+        st.subheader("1 · Reflect")
+        st.markdown(
+            "Each point of a positive pair is mirrored about the line through the other: "
+            "a′ = sym(a; p) and p′ = sym(p; a) keep their norm and their similarity to the axis, "
+            "and land closer to other classes."
+        )
+        st.plotly_chart(
+            reflection_figure(scene, mined=False, height=430), key="home_reflect", width="stretch"
+        )
+    with right:
+        st.subheader("2 · Mine the hardest negative pair")
+        st.markdown(
+            "Each class now has a group of four points. Between two classes the loss uses the "
+            "closest pair over all 4 × 4 combinations, original or synthetic (outlined)."
+        )
+        st.plotly_chart(
+            reflection_figure(scene, construction=False, height=430),
+            key="home_mine",
+            width="stretch",
+        )
+        st.plotly_chart(similarity_heatmap(scene), key="home_heatmap", width="stretch")
+
+    st.caption(
+        f"G. Gu and B. Ko, *Symmetrical Synthesis for Deep Metric Learning*, AAAI 2020 "
+        f"([arXiv 2001.11658]({PAPER})). Every number on these pages comes from the `symsynth` "
+        "package, the same code the command line `python -m symsynth train` runs."
+    )
+
+    st.subheader("Explore")
+    for path in PAGES:
+        st.page_link(f"pages/{path.name}")  # labelled with its title below
+
+
+st.navigation(
+    [
+        st.Page(home, title="Home", icon=":material/home:", default=True),
+        *(st.Page(f"pages/{path.name}", icon=ICONS.get(path.stem)) for path in PAGES),
+    ]
+).run()

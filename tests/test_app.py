@@ -37,8 +37,10 @@ def test_home_renders_both_steps_and_links_every_page(app_test, plotly_specs):
     assert set(specs) == {"home_reflect", "home_mine", "home_heatmap"}
     assert not any(t["name"].startswith("mined") for t in specs["home_reflect"]["data"])
     assert trace(specs["home_mine"], "mined negative pair")
-    links = [e for e in at.get("page_link")]
-    assert len(links) == len(list((ROOT / "pages").glob("*.py"))) >= 1
+    labels = [e.proto.label for e in at.get("page_link")]  # titles from app.py's navigation
+    pages = sorted((ROOT / "pages").glob("*.py"))
+    assert labels == [p.stem.split("_", 1)[1].replace("_", " ") for p in pages]
+    assert "Live Training" in labels
     assert any("2001.11658" in c.value for c in at.caption)
 
 

@@ -24,6 +24,8 @@ from symsynth.train import Trainer
 from tests.app_helpers import button, status, trainer
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, start_streamlit, stop_streamlit
 
+APP_SCRIPTS = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+
 LIVE = "pages/2_Live_Training.py"
 RUN_SECONDS = int(re.search(r"^RUN_SECONDS = (\d+)", (ROOT / LIVE).read_text(), re.M).group(1))
 
@@ -232,7 +234,7 @@ def test_server_config_limits_uploads_and_keeps_xsrf_protection():
 
 
 def _python_files() -> list[Path]:
-    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    files = list(APP_SCRIPTS)
     for folder in ("symsynth", "demos", "bench", "scripts"):
         files += sorted((ROOT / folder).rglob("*.py"))
     return files
@@ -334,7 +336,7 @@ def test_no_page_builds_a_server_path_from_what_a_user_typed():
     """In app.py and pages/, a call that names a file or folder takes only literals,
     ``__file__`` and a temporary directory of the server's own (under a fixed name): the dataset
     is a name from a fixed list, uploads are read as bytes."""
-    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+    for path in APP_SCRIPTS:
         assert not _path_problems(path.read_text()), (path.name, _path_problems(path.read_text()))
 
 

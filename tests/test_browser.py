@@ -61,6 +61,10 @@ def test_home(page, streamlit_server, artifacts_dir):
     settle(page, charts=3)
     check_page(page, artifacts_dir, "home")
     assert page.locator('[data-testid="stPageLink"]').count() >= 2
+    nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    assert [n.split("\n")[-1].strip() for n in nav][:3] == [
+        "Home", "Reflection Lab", "Live Training",
+    ], nav  # fmt: skip
 
 
 def test_reflection_lab(page, streamlit_server, artifacts_dir):
