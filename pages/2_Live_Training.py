@@ -170,7 +170,7 @@ def reset() -> None:
     """Forget the run; the next draw builds a fresh trainer from the controls."""
     for key in (
         "lt_trainer", "lt_frames", "lt_share", "lt_projection", "lt_error", "lt_replay",
-        "lt_seconds", "lt_history_json",
+        "lt_seconds", "lt_history_json", "lt_chunk",
     ):  # fmt: skip
         st.session_state.pop(key, None)
     st.session_state.lt_playing = False
@@ -238,6 +238,21 @@ def advance(t: Trainer, n_steps: int) -> list:
     if t.done or out_of_time():
         state.lt_playing = False
     return snapshots
+
+
+def train_first() -> None:
+    """A whole-page run while playing (the Play click's, or a control changed mid-play) trains
+    its chunk here, before the page sends its first element, and leaves it in ``lt_chunk`` for
+    the live view to draw; the fragment's own reruns train for themselves. Streamlit remounts
+    the elements that a whole-page run sends after a pause in its middle: the live charts blinked
+    on Play whenever the first chunk was slow (on a minimal page: 7 of 9 runs with a 1.5 s pause
+    there, none of 6 with it before the first element)."""
+    state = st.session_state
+    t = state.get("lt_trainer")
+    # (a trainer for other controls is replaced by the page, and the new one does not play)
+    playing = state.lt_playing and t is not None and t.config == current_config()
+    if playing and not state.get("lt_error"):
+        state.lt_chunk = advance(t, int(state.lt_speed))
 
 
 def fit_p_to_dataset() -> None:
@@ -342,7 +357,9 @@ def live_view(history_box) -> None:
     state = st.session_state
     t = state.lt_trainer
     playing = state.lt_playing
-    chunk = advance(t, int(state.lt_speed)) if playing and not state.get("lt_error") else []
+    chunk = state.pop("lt_chunk", None)  # trained by train_first in a whole-page run
+    if chunk is None:
+        chunk = advance(t, int(state.lt_speed)) if playing and not state.get("lt_error") else []
     if state.get("lt_error"):
         st.error(state.lt_error, icon=":material/error:")
     elif out_of_time() and not t.done:
@@ -432,14 +449,16 @@ def downloads(t: Trainer, replay) -> None:
 url_notes = load_url_state()
 st.session_state.setdefault("lt_playing", False)
 cap_torch_threads()
+train_first()
 
 # Streamlit fades an element as stale (to opacity 0.33, after 0.5 s) until the running script sends
-# it again; every tick trains before it redraws, so the live view and its charts would fade and
-# flash back on every tick. They are live by design: never faded. (And the placeholders of
-# elements still loading are held still: see STILL_PLACEHOLDERS_CSS.)
+# it again; every run while playing trains before it draws (train_first, live_view), so the live
+# view and its charts would fade and flash back on every tick, and the whole page on Play with a
+# slow setup. This page is live by design: never faded. (And the placeholders of elements still
+# loading are held still: see STILL_PLACEHOLDERS_CSS.)
 st.html(
-    "<style>.st-key-lt_live [data-stale='true'], .st-key-lt_charts [data-stale='true']"
-    f" {{ opacity: 1 !important; transition: none !important; }} {STILL_PLACEHOLDERS_CSS}</style>"
+    "<style>[data-stale='true'] { opacity: 1 !important; transition: none !important; }"
+    f" {STILL_PLACEHOLDERS_CSS}</style>"
 )
 st.title("Live Training")
 st.markdown(

@@ -93,9 +93,8 @@ CAMERA_AND_DATA = """() => {
 
 # The lowest opacity of the element containers that hold a live figure (the embedding view and
 # the history charts), sampled every 50 ms for ``ms`` milliseconds.
-LOWEST_OPACITY_WHILE_PLAYING = """(ms) => new Promise((done) => {
-  const boxes = () => [...document.querySelectorAll('[data-testid="stElementContainer"]')]
-    .filter((e) => e.querySelector('div.symsynth-live-figure'));
+LOWEST_OPACITY = """(ms) => new Promise((done) => {
+  const boxes = () => [...document.querySelectorAll('[data-testid="stElementContainer"]')];
   let lowest = 1;
   const timer = setInterval(() => {
     for (const e of boxes()) lowest = Math.min(lowest, Number(getComputedStyle(e).opacity));
@@ -129,6 +128,31 @@ def step_count(page) -> int:
     return int(re.match(r"step (\d+)", text).group(1))
 
 
+WATCH_REMOVED_CHARTS = """() => { window.removedCharts = [];
+  new MutationObserver((records) => { for (const r of records) for (const n of r.removedNodes)
+    if (n.nodeType === 1 && (n.matches('.js-plotly-plot') || n.querySelector('.js-plotly-plot')))
+      window.removedCharts.push(String(n.className)); })
+  .observe(document.body, {childList: true, subtree: true}); }"""
+
+
+def test_play_on_a_slow_setup_keeps_the_page_in_place(page, streamlit_server, artifacts_dir):
+    """A CNN's first chunk on digits takes over a second. Pressing Play must not rebuild the
+    charts already on the page (Streamlit remounted those a whole-page run sent after such a
+    pause: the live charts vanished and came back) nor fade the page while it trains."""
+    page.goto(f"{streamlit_server}/Live_Training?dataset=digits&dim=3&steps=10000&speed=100")
+    play = page.get_by_role("button", name="Play", exact=True)
+    play.wait_for(timeout=60_000)
+    settle(page, charts=2)  # the held-out digits and the live charts
+    page.evaluate(WATCH_REMOVED_CHARTS)
+    play.click()
+    lowest = page.evaluate(LOWEST_OPACITY, 2500)
+    page.wait_for_function(f"({CAMERA_AND_DATA})() !== null", timeout=60_000)  # the view is drawn
+    page.get_by_role("button", name="Pause", exact=True).click()
+    assert page.evaluate("window.removedCharts") == []
+    assert lowest == 1, lowest
+    page.screenshot(path=str(artifacts_dir / "live_training_digits.png"))
+
+
 def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifacts_dir):
     page.goto(f"{streamlit_server}/Live_Training?steps=5000&speed=100")
     play = page.get_by_role("button", name="Play", exact=True)
@@ -152,7 +176,7 @@ def test_live_training_plays_and_keeps_the_camera(page, streamlit_server, artifa
         assert after["eye"][axis] == pytest.approx(turned[axis], abs=1e-6)
     # while the server trains the next chunk, Streamlit would fade the live view and its charts
     # as stale (opacity 0.33 after 0.5 s): they must stay fully visible while playing
-    lowest = page.evaluate(LOWEST_OPACITY_WHILE_PLAYING, 3000)
+    lowest = page.evaluate(LOWEST_OPACITY, 3000)
     assert lowest == 1, lowest
     page.screenshot(path=str(artifacts_dir / "live_training_playing.png"))
 
