@@ -91,8 +91,8 @@ CAMERA_AND_DATA = """() => {
 }"""
 
 
-# The lowest opacity of the element containers that hold a live figure (the embedding view and
-# the history charts), sampled every 50 ms for ``ms`` milliseconds.
+# The lowest opacity of any element container on the page (Streamlit fades stale ones), sampled
+# every 50 ms for ``ms`` milliseconds.
 LOWEST_OPACITY = """(ms) => new Promise((done) => {
   const boxes = () => [...document.querySelectorAll('[data-testid="stElementContainer"]')];
   let lowest = 1;
