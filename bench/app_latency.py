@@ -33,7 +33,10 @@ from docs_block import write_block  # noqa: E402
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit  # noqa: E402
 
-LIVE_STATE = """() => { const g = document.querySelector('div.symsynth-live-figure');
+# The embedding view (keyed lt_embedding_<dim>), not the live charts below it, which are drawn
+# before Play already.
+LIVE_STATE = """() => {
+  const g = document.querySelector('[class*="st-key-lt_embedding"] div.symsynth-live-figure');
   if (!g || !g.data) return null;
   const x = g.data[1].x;
   return {updates: Number(g.dataset.updates || 0), probe: x.bdata || Array.from(x).join(',')}; }"""
