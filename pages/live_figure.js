@@ -9,8 +9,9 @@
 // is released over the canvas, so a drag released beside the chart would otherwise be undone.
 // A figure arriving during a drag waits for the drag to end, and a figure identical to the one
 // drawn is skipped (the server resends unchanged charts on every tick). The cameras are also
-// kept outside the chart, by uirevision and scene: Streamlit sometimes remounts the element
-// (seen when Play is pressed), and the new chart then opens with the view the user left.
+// kept outside the chart, by uirevision and scene: should Streamlit remount the element (it did
+// on Play until the page trained before drawing; see train_first), the new chart opens with the
+// view the user left.
 //
 // A figure may carry plotly animation frames: the earlier snapshots of the training chunk that
 // produced it, each holding the moving traces (all but the first). They are drawn one after
