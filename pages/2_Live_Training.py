@@ -518,7 +518,7 @@ buttons[4].caption(run.data.description)
 # Beside the live view, what the data looks like (and, as every page needs one, an
 # st.plotly_chart: live_figure.js draws with the plotly.js that Streamlit loads for it).
 view, data_panel = st.columns([3, 2])
-history_box = st.container(key="lt_charts")
+history_box = st.container()
 with data_panel:
     test = run.data.test
     if run.data.natural_dim in (2, 3):
@@ -531,7 +531,7 @@ with data_panel:
         panel = None
     if panel is not None:
         st.plotly_chart(panel, key="lt_inputs", width="stretch")
-with view, st.container(key="lt_live"):
+with view:
     st.fragment(live_view, run_every=TICK_SECONDS if playing else None)(history_box)
 
 if not playing:
